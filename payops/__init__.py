@@ -1,0 +1,1 @@
+"""Settings, warehouse connection and schema migrations shared by every payops entry point."""

