@@ -1,0 +1,24 @@
+with
+
+source as (
+
+    select * from {{ source('app', 'app_rows') }}
+    where source_table = 'students'
+
+),
+
+renamed as (
+
+    select
+        id as student_id,
+        record ->> 'family_id' as family_id,
+        record ->> 'name' as student_name,
+        record ->> 'email' as email,
+        cast(record ->> 'created_at' as timestamptz) as created_at,
+        cast(record ->> 'updated_at' as timestamptz) as updated_at
+
+    from source
+
+)
+
+select * from renamed

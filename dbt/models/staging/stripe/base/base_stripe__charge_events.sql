@@ -1,0 +1,43 @@
+-- One row per event whose object is a charge: the charge as that event saw it.
+with
+
+events as (
+
+    select * from {{ ref('stg_stripe__events') }}
+    where object_type = 'charge'
+
+),
+
+charge_states as (
+
+    select
+        event_id,
+        event_type,
+        event_created_at,
+        received_at,
+        livemode,
+        object_id as charge_id,
+        data_object ->> 'payment_intent' as payment_intent_id,
+        data_object ->> 'customer' as customer_id,
+        data_object ->> 'status' as status,
+        {{ stripe_status_rank("data_object ->> 'status'", 'charge') }} as status_rank,
+        cast(data_object ->> 'captured' as boolean) as captured,
+        cast(data_object ->> 'amount' as bigint) as amount,
+        cast(data_object ->> 'amount_captured' as bigint) as amount_captured,
+        cast(data_object ->> 'amount_refunded' as bigint) as amount_refunded,
+        cast(previous_attributes ->> 'amount_refunded' as bigint) as previous_amount_refunded,
+        lower(data_object ->> 'currency') as currency,
+        cast(data_object ->> 'disputed' as boolean) as disputed,
+        data_object ->> 'failure_code' as failure_code,
+        data_object -> 'outcome' ->> 'type' as outcome_type,
+        data_object -> 'outcome' ->> 'reason' as outcome_reason,
+        data_object ->> 'balance_transaction' as balance_transaction_id,
+        data_object -> 'metadata' ->> 'purchase_transaction_id' as purchase_transaction_id,
+        data_object -> 'metadata' ->> 'student_id' as student_id,
+        object_created_at as charge_created_at
+
+    from events
+
+)
+
+select * from charge_states
