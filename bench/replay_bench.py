@@ -1,0 +1,504 @@
+"""Benchmark `ingest.stripe_events.replay` (what `payops ingest replay` runs) against two baselines.
+
+The foundation issue asks that replaying 1,000,000 generated Stripe events
+  1. takes at most 2x a plain Postgres `COPY` of the same rows into a bare table (same run, same server);
+  2. runs at least 10x faster than a pandas `DataFrame.to_sql` load of the same events (compared on 50,000);
+  3. peaks at or under 500 MB of memory (max RSS of the process running the replay).
+
+Everything happens in a fresh embedded Postgres under its own PAYOPS_HOME (a temporary folder unless --home),
+so the numbers do not depend on, or disturb, anybody's warehouse. Run it on a quiet machine: it prints the
+load average before each timed step so a noisy run can be recognised.
+
+    .venv/bin/python bench/replay_bench.py                      # the real thing: 1M events, several minutes
+    .venv/bin/python bench/replay_bench.py --events 20000 --pandas-events 5000   # a quick smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+SEED = 7
+DAYS = 90
+END = date(2026, 6, 30)
+EVENTS_PER_STUDENT = 21.0
+"""Measured with the seed, days and end above; students are sized from it with a margin, then trimmed."""
+MARGIN = 1.03
+COPY_BLOCK = 1 << 20
+PANDAS_CHUNKSIZE = 10_000
+TARGET_COPY_RATIO = 2.0
+TARGET_PANDAS_RATIO = 10.0
+TARGET_RSS_MB = 500.0
+BENCH_MARKER = ".replay-bench.json"
+
+BARE_COLUMNS = (
+    "event_id text, event_type text, api_version text, livemode boolean, created_at timestamptz,"
+    " object_type text, object_id text, payload jsonb, received_at timestamptz default now(), source text"
+)
+COPY_COLUMNS = "event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload, source"
+SOURCE = "bench"
+
+
+# --------------------------------------------------------------------------------------------- child mode
+def vm_status(field: str) -> int:
+    """A memory figure of this process in KB from /proc/self/status (VmHWM: peak RSS, VmRSS: current).
+
+    VmHWM belongs to the address space exec created, so unlike ru_maxrss it does not inherit the
+    parent's peak: Linux carries the pre-exec high-water mark into ru_maxrss, and the parent here
+    has pandas imported and large buffers behind it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child_replay(url: str, files: list[str]) -> None:
+    """Runs in its own process so its max RSS is the replay's alone; imports nothing from payops."""
+    import sqlalchemy as sa
+
+    from ingest.stripe_events import replay
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:  # connect (and import the driver) before measuring
+        conn.execute(sa.text("select 1"))
+    rss_ready = vm_status("VmRSS")
+    start = time.perf_counter()
+    result = replay(engine, [Path(f) for f in files], source=SOURCE)
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    print(json.dumps({
+        "seconds": seconds, "loaded": result.loaded, "duplicates": result.duplicates,
+        "rejected": result.rejected, "files": result.files, "rss_ready_kb": rss_ready,
+        "peak_rss_kb": vm_status("VmHWM"), "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }))
+
+
+def run_child(url: str, files: list[Path]) -> dict:
+    """The replay in a child process. Its peak RSS is the child's own VmHWM; the parent's wait4 ru_maxrss is
+    kept for reference only (it includes this process's peak, inherited across fork and exec)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-url", url, "--child-files", *map(str, files)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=REPO)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"replay child failed with exit code {proc.returncode}")
+    stats = json.loads(out.decode().strip().splitlines()[-1])
+    stats["process_seconds"] = wall
+    stats["wait4_maxrss_kb"] = usage.ru_maxrss
+    return stats
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def load_avg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    return {"nproc": os.cpu_count(), "cpu": model, "mem_gb": round(mem_gb, 1),
+            "python": platform.python_version(), "kernel": platform.release()}
+
+
+def jsonl_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("events-*.jsonl"))
+
+
+def count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as f:
+        while block := f.read(COPY_BLOCK * 8):
+            lines += block.count(b"\n")
+    return lines
+
+
+def trim_to(files: list[Path], limit: int) -> list[Path]:
+    """Keep exactly the first `limit` lines across files (in order); later files are deleted."""
+    kept, remaining = [], limit
+    for path in files:
+        if remaining <= 0:
+            path.unlink()
+            continue
+        lines = count_lines(path)
+        if lines > remaining:
+            with path.open("rb") as f:
+                head = b"".join(f.readline() for _ in range(remaining))
+            path.write_bytes(head)
+            lines = remaining
+        kept.append(path)
+        remaining -= lines
+    return kept
+
+
+def head_lines(files: list[Path], limit: int, out: Path) -> None:
+    with out.open("wb") as sink:
+        for path in files:
+            with path.open("rb") as f:
+                for line in f:
+                    if limit <= 0:
+                        return
+                    sink.write(line)
+                    limit -= 1
+
+
+def copy_text(value: object) -> bytes:
+    """One field in COPY's text format."""
+    if value is None:
+        return b"\\N"
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    text = str(value)
+    if any(c in text for c in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text.encode()
+
+
+def extract_tsv(files: list[Path], out: Path) -> int:
+    """The rows replay would stage, pre-extracted for COPY (not timed): same parser, same columns."""
+    from ingest.stripe_events import parse_event
+
+    rows = 0
+    with out.open("wb", buffering=COPY_BLOCK) as sink:
+        for path in files:
+            with path.open("rb") as f:
+                for line in f:
+                    raw = line.rstrip(b"\r\n")
+                    if not raw.strip():
+                        continue
+                    event_id, event_type, api_version, livemode, created, object_type, object_id, _ = parse_event(raw)
+                    created_at = datetime.fromtimestamp(created, UTC).isoformat()
+                    fields = [copy_text(v) for v in (event_id, event_type, api_version, livemode, created_at,
+                                                     object_type, object_id)]
+                    # JSON Lines never hold a raw tab or newline; backslashes are the only thing to escape.
+                    fields.append(raw.replace(b"\\", b"\\\\"))
+                    fields.append(SOURCE.encode())
+                    sink.write(b"\t".join(fields) + b"\n")
+                    rows += 1
+    return rows
+
+
+def checkpoint(engine) -> None:
+    """Flush dirty buffers before a timed step so it does not pay for the previous one's writes."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        conn.execute(sa.text("checkpoint"))
+
+
+def execute(engine, *statements: str) -> None:
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
+def scalar(engine, statement: str):
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(sa.text(statement)).scalar()
+
+
+def timed_copy(engine, tsv: Path) -> float:
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        start = time.perf_counter()
+        with driver.cursor() as cur, cur.copy(f"copy bench_copy ({COPY_COLUMNS}) from stdin") as copy, \
+                tsv.open("rb") as f:
+            while block := f.read(COPY_BLOCK):
+                copy.write(block)
+        driver.commit()
+        return time.perf_counter() - start
+    finally:
+        raw.close()
+
+
+def timed_pandas(engine, path: Path) -> tuple[float, int]:
+    """A typical pandas load: parse the lines, build a DataFrame of the same columns, `to_sql` it."""
+    import orjson
+    import pandas as pd
+    from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+
+    start = time.perf_counter()
+    records = []
+    with path.open("rb") as f:
+        for line in f:
+            event = orjson.loads(line)
+            obj = event["data"]["object"]
+            records.append((event["id"], event["type"], event.get("api_version"), event["livemode"],
+                            event["created"], obj.get("object"), obj.get("id"), event))
+    df = pd.DataFrame.from_records(records, columns=["event_id", "event_type", "api_version", "livemode",
+                                                     "created_at", "object_type", "object_id", "payload"])
+    df["created_at"] = pd.to_datetime(df["created_at"], unit="s", utc=True)
+    df["source"] = SOURCE
+    df.to_sql("bench_pandas", engine, if_exists="append", index=False, method=None, chunksize=PANDAS_CHUNKSIZE,
+              dtype={"payload": JSONB, "created_at": TIMESTAMP(timezone=True)})
+    return time.perf_counter() - start, len(df)
+
+
+# --------------------------------------------------------------------------------------------- the run
+def prepare_events(settings, home: Path, events: int, pandas_events: int) -> dict:
+    """Generate (or reuse, when --home already holds this exact set) the events, trimmed to `events` lines."""
+    from demo.generate import generate_demo_data
+
+    landing = home / "landing" / "stripe"
+    marker = home / BENCH_MARKER
+    wanted = {"events": events, "seed": SEED, "days": DAYS, "end": END.isoformat(), "pandas_events": pandas_events}
+    if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
+        info = json.loads(marker.read_text())
+        log(f"reusing the events generated earlier in {home}")
+        return info
+    students = max(21, int(events / EVENTS_PER_STUDENT * MARGIN) + 1)
+    log(f"generating events: students={students} days={DAYS} seed={SEED} end={END} (write_app=False)")
+    start = time.perf_counter()
+    summary = generate_demo_data(settings, days=DAYS, students=students, seed=SEED, end=END, out_dir=landing,
+                                 fmt="jsonl", progress=sys.stderr.isatty(), write_app=False)
+    generated_seconds = time.perf_counter() - start
+    log(f"generated {summary.events_written:,} events ({summary.unique_events:,} unique) "
+        f"in {generated_seconds:.0f} s")
+    files = trim_to(jsonl_files(landing), events)
+    lines = sum(count_lines(f) for f in files)
+    pandas_file = home / "pandas" / "events-pandas.jsonl"
+    pandas_file.parent.mkdir(parents=True, exist_ok=True)
+    head_lines(files, pandas_events, pandas_file)
+    log("extracting the COPY baseline's rows (not timed)")
+    tsv = home / "copy" / "events.tsv"
+    tsv.parent.mkdir(parents=True, exist_ok=True)
+    tsv_rows = extract_tsv(files, tsv)
+    info = {
+        "wanted": wanted, "students": students, "generated_events": summary.events_written,
+        "generated_seconds": round(generated_seconds, 1), "events": lines, "tsv_rows": tsv_rows,
+        "pandas_events": count_lines(pandas_file), "files": [str(f) for f in files],
+        "jsonl_bytes": sum(f.stat().st_size for f in files), "tsv_bytes": tsv.stat().st_size,
+        "pandas_bytes": pandas_file.stat().st_size, "pandas_file": str(pandas_file), "tsv": str(tsv),
+    }
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def run(args: argparse.Namespace) -> dict:
+    created_home = args.home is None or not Path(args.home).exists()
+    home = Path(args.home or tempfile.mkdtemp(prefix="payops-replay-bench-")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    # A fresh embedded Postgres of our own: never someone's WAREHOUSE_URL.
+    os.environ["PAYOPS_HOME"] = str(home)
+    for name in ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME"):
+        os.environ.pop(name, None)
+
+    from payops.db import ready_engine, stop_embedded
+    from payops.settings import Settings
+
+    settings = Settings.from_env()
+    log(f"PAYOPS_HOME={home}; load average {load_avg()}")
+    try:
+        engine = ready_engine(settings)
+        url = engine.url.render_as_string(hide_password=False)
+        data = prepare_events(settings, home, args.events, args.pandas_events)
+        files = [Path(f) for f in data["files"]]
+        results: dict = {"machine": machine(), "postgres": scalar(engine, "select version()"),
+                         "settings": {k: scalar(engine, f"show {k}") for k in
+                                      ("shared_buffers", "max_wal_size", "synchronous_commit", "wal_level")},
+                         "data": {k: v for k, v in data.items() if k not in ("files", "wanted")} | {"file_count": len(files)},
+                         "date": datetime.now(UTC).isoformat(timespec="seconds"), "repeat": args.repeat,
+                         "copy_seconds": [], "payops_seconds": [], "payops_runs": [], "load": {}}
+
+        execute(engine, "drop table if exists bench_copy", f"create table bench_copy ({BARE_COLUMNS})",
+                "truncate raw.stripe_events", "truncate ops.rejected_records")
+        for attempt in range(1, args.repeat + 1):
+            execute(engine, "truncate bench_copy", "truncate raw.stripe_events")
+            checkpoint(engine)
+            results["load"][f"copy#{attempt}"] = load_avg()
+            log(f"[{attempt}/{args.repeat}] COPY {data['tsv_rows']:,} rows into a bare table; load {load_avg()}")
+            seconds = timed_copy(engine, Path(data["tsv"]))
+            results["copy_seconds"].append(seconds)
+            log(f"    COPY: {seconds:.1f} s")
+            checkpoint(engine)
+            results["load"][f"payops#{attempt}"] = load_avg()
+            log(f"[{attempt}/{args.repeat}] payops replay of {data['events']:,} events; load {load_avg()}")
+            stats = run_child(url, files)
+            results["payops_seconds"].append(stats["seconds"])
+            results["payops_runs"].append(stats)
+            log(f"    replay: {stats['seconds']:.1f} s, {stats['loaded']:,} loaded, {stats['duplicates']:,} "
+                f"duplicates, {stats['rejected']} rejected, peak RSS {stats['peak_rss_kb'] / 1024:.0f} MB")
+        results["sizes"] = {
+            "bench_copy": scalar(engine, "select pg_size_pretty(pg_total_relation_size('bench_copy'))"),
+            "raw.stripe_events": scalar(engine,
+                                        "select pg_size_pretty(pg_total_relation_size('raw.stripe_events'))"),
+        }
+        execute(engine, "drop table bench_copy")  # gigabytes we no longer need
+
+        # pandas against payops on the first --pandas-events events.
+        execute(engine, "drop table if exists bench_pandas", f"create table bench_pandas ({BARE_COLUMNS})",
+                "truncate raw.stripe_events")
+        checkpoint(engine)
+        results["load"]["pandas"] = load_avg()
+        log(f"pandas to_sql of {data['pandas_events']:,} events; load {load_avg()}")
+        pandas_seconds, pandas_rows = timed_pandas(engine, Path(data["pandas_file"]))
+        results["pandas_seconds"], results["pandas_rows"] = pandas_seconds, pandas_rows
+        log(f"    pandas: {pandas_seconds:.1f} s")
+        checkpoint(engine)
+        results["load"]["payops_small"] = load_avg()
+        log(f"payops replay of the same {data['pandas_events']:,} events; load {load_avg()}")
+        small = run_child(url, [Path(data["pandas_file"])])
+        results["payops_small"] = small
+        log(f"    replay: {small['seconds']:.2f} s")
+        execute(engine, "drop table bench_pandas", "truncate raw.stripe_events")
+    finally:
+        stopped = stop_embedded(settings)
+        log(f"embedded Postgres {'stopped' if stopped else 'was not running'}")
+        if created_home and not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+            log(f"removed {home}")
+        else:
+            log(f"kept {home}")
+    return results
+
+
+def summarize(r: dict) -> dict:
+    copy_s = statistics.median(r["copy_seconds"])
+    payops_s = statistics.median(r["payops_seconds"])
+    rss_mb = max(run["peak_rss_kb"] for run in r["payops_runs"] + [r["payops_small"]]) / 1024
+    return {
+        "copy_s": copy_s, "payops_s": payops_s, "rss_mb": rss_mb,
+        "copy_ratio": payops_s / copy_s,
+        "pandas_ratio": r["pandas_seconds"] / r["payops_small"]["seconds"],
+    }
+
+
+def report(r: dict) -> str:
+    s = summarize(r)
+    d = r["data"]
+    n, m = d["events"], r["pandas_rows"]
+    small = r["payops_small"]["seconds"]
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    rows = [
+        ("step", "events", "seconds", "events/s"),
+        ("COPY into bare table", f"{d['tsv_rows']:,}", f"{s['copy_s']:.1f}", f"{d['tsv_rows'] / s['copy_s']:,.0f}"),
+        ("payops replay", f"{n:,}", f"{s['payops_s']:.1f}", f"{n / s['payops_s']:,.0f}"),
+        ("pandas to_sql", f"{m:,}", f"{r['pandas_seconds']:.1f}", f"{m / r['pandas_seconds']:,.0f}"),
+        ("payops replay (same)", f"{m:,}", f"{small:.2f}", f"{m / small:,.0f}"),
+    ]
+    width = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "",
+        f"Replay benchmark, {r['date']}",
+        f"machine: {r['machine']['nproc']} cores, {r['machine']['cpu']}, {r['machine']['mem_gb']} GB RAM, "
+        f"Python {r['machine']['python']}",
+        f"postgres: {r['postgres'].split(' on ')[0]} (embedded; "
+        + ", ".join(f"{k}={v}" for k, v in r["settings"].items()) + ")",
+        f"input: {n:,} events in {d['file_count']} JSONL file(s), {d['jsonl_bytes'] / 1e9:.2f} GB "
+        f"(COPY file {d['tsv_bytes'] / 1e9:.2f} GB); pandas subset {m:,} events, {d['pandas_bytes'] / 1e6:.0f} MB",
+        f"repetitions: {r['repeat']} (median shown); COPY runs {', '.join(f'{x:.1f}' for x in r['copy_seconds'])} s; "
+        f"replay runs {', '.join(f'{x:.1f}' for x in r['payops_seconds'])} s",
+        f"load average (1/5/15 min) before each step: " + "; ".join(f"{k} {v}" for k, v in r["load"].items()),
+        "",
+    ]
+    lines += ["  ".join(cell.rjust(width[i]) if i else cell.ljust(width[i]) for i, cell in enumerate(row))
+              for row in rows]
+    lines += [
+        "",
+        f"payops / COPY     = {s['copy_ratio']:5.2f}x   (target <= {TARGET_COPY_RATIO:g})   "
+        f"{verdict(s['copy_ratio'] <= TARGET_COPY_RATIO)}",
+        f"pandas / payops   = {s['pandas_ratio']:5.1f}x   (target >= {TARGET_PANDAS_RATIO:g})   "
+        f"{verdict(s['pandas_ratio'] >= TARGET_PANDAS_RATIO)}",
+        f"peak RSS (replay) = {s['rss_mb']:5.0f} MB  (target <= {TARGET_RSS_MB:g})   "
+        f"{verdict(s['rss_mb'] <= TARGET_RSS_MB)}",
+        f"  (RSS after imports and connecting, before replay: "
+        f"{r['payops_runs'][0]['rss_ready_kb'] / 1024:.0f} MB; Postgres server memory not included)",
+    ]
+    run0 = r["payops_runs"][0]
+    lines.append(f"replay result: {run0['loaded']:,} loaded, {run0['duplicates']:,} duplicates, "
+                 f"{run0['rejected']} rejected; table sizes {r['sizes']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Time `payops ingest replay` (ingest.stripe_events.replay) on generated Stripe events against a "
+            "plain COPY of the same rows into a bare table, and against pandas to_sql on a smaller subset; "
+            "measure the replay's peak memory. Starts its own embedded Postgres under a fresh PAYOPS_HOME, "
+            "prints the ratios with PASS/FAIL against the foundation issue's targets "
+            f"(replay <= {TARGET_COPY_RATIO:g}x COPY, >= {TARGET_PANDAS_RATIO:g}x faster than pandas, "
+            f"<= {TARGET_RSS_MB:g} MB peak RSS) and exits 1 when one fails. Needs ~3 GB of disk per million "
+            "events for the input, plus the database."
+        ),
+        epilog="Run it alone: other heavy work on the machine (tests, builds) skews the timings.",
+    )
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="events to replay and COPY (default 1,000,000); generated with the demo generator "
+                             f"(seed {SEED}, {DAYS} days ending {END}) and trimmed to exactly this many lines")
+    parser.add_argument("--pandas-events", type=int, default=50_000,
+                        help="the first N events are loaded with pandas to_sql and with replay to compare the two "
+                             "(default 50,000)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="COPY/replay repetitions at full size, tables truncated between them; the median "
+                             "is reported (default 1)")
+    parser.add_argument("--home", help="PAYOPS_HOME for the run: embedded Postgres data and generated events "
+                                       "(default: a fresh temporary folder). An existing folder is kept, and "
+                                       "events generated there earlier with the same sizes are reused.")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the data folder (gigabytes) instead of deleting it at the end")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements to this JSON file")
+    parser.add_argument("--child-url", help=argparse.SUPPRESS)
+    parser.add_argument("--child-files", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child_url:
+        child_replay(args.child_url, args.child_files or [])
+        return 0
+    if args.events < 1 or args.pandas_events < 1 or args.repeat < 1:
+        parser.error("--events, --pandas-events and --repeat must be at least 1")
+    if args.pandas_events > args.events:
+        parser.error("--pandas-events cannot exceed --events")
+
+    results = run(args)
+    text = report(results)
+    print(text)
+    if args.json:
+        results["summary"] = summarize(results)
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    s = summarize(results)
+    ok = (s["copy_ratio"] <= TARGET_COPY_RATIO and s["pandas_ratio"] >= TARGET_PANDAS_RATIO
+          and s["rss_mb"] <= TARGET_RSS_MB)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The dbt project as Dagster assets: staging, intermediate and marts in schema `analytics`."""
+
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.environment import DBT_PROJECT_DIR
+from payops.db import dbt_env
+
+payops_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+payops_dbt_project.prepare_if_dev()
+
+
+class PayopsDbtTranslator(DagsterDbtTranslator):
+    """Keys name the table each asset is: raw.<table> for sources (the ingest assets), analytics.<model>."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["identifier"]])
+        return dg.AssetKey(["analytics", dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "transform"
+
+
+@dbt_assets(
+    manifest=payops_dbt_project.manifest_path,
+    project=payops_dbt_project,
+    dagster_dbt_translator=PayopsDbtTranslator(),
+)
+def payops_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    # dbt runs as a subprocess that inherits this environment; its profile reads PAYOPS_PG_*.
+    os.environ.update(dbt_env(warehouse.settings()))
+    yield from dbt.cli(["build"], context=context).stream()

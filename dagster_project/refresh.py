@@ -1,0 +1,21 @@
+"""`payops refresh`: materialize the whole asset graph through Dagster, as the hourly schedule does."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.environment import parse_dbt_project, prepare
+from payops.db import ready_engine
+from payops.settings import Settings
+
+
+def refresh(settings: Settings) -> dg.ExecuteInProcessResult:
+    """Run every asset once, in dependency order, recorded in the Postgres-backed Dagster instance."""
+    ready_engine(settings)
+    prepare(settings)
+    parse_dbt_project()
+    from dagster_project.definitions import defs  # imported late: the dbt assets read the manifest just parsed
+
+    job = defs().resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(instance=instance, raise_on_error=False)

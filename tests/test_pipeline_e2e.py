@@ -1,0 +1,170 @@
+"""End to end: generated data → Dagster (ingest assets + dbt build) → analytics.payments_daily, checked per
+currency against figures computed straight from the generated event files (tests/oracle.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from conftest import embedded_warehouse
+from oracle import Figures, expected_payments_daily, read_events
+
+TIMEZONE = "America/Sao_Paulo"
+END = date(2026, 6, 30)
+EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "brl": 2, "jpy": 0, "kwd": 3}
+FIGURE_COLUMNS = {
+    "charge_attempts": "charge_attempts",
+    "charges_succeeded": "charges_succeeded",
+    "charges_failed": "charges_failed",
+    "gross_minor": "gross_amount_minor",
+    "refunded_minor": "refunded_amount_minor",
+    "dispute_loss_minor": "dispute_loss_amount_minor",
+    "net_minor": "net_amount_minor",
+    "dispute_fee_minor": "dispute_fee_amount_minor",
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory):
+    from demo.generate import generate_demo_data
+    from dagster_project.refresh import refresh
+    from payops.db import ready_engine
+
+    with embedded_warehouse(tmp_path_factory.mktemp("payops"), PAYOPS_TIMEZONE=TIMEZONE) as settings:
+        summary = generate_demo_data(settings, days=30, students=60, seed=11, end=END, progress=False)
+        result = refresh(settings)
+        assert result.success, [e.message for e in result.all_events if e.is_step_failure]
+        yield settings, ready_engine(settings), summary, result
+
+
+@pytest.fixture(scope="module")
+def events(pipeline) -> list[dict]:
+    return read_events([pipeline[2].out_dir])
+
+
+@pytest.fixture(scope="module")
+def mart(pipeline) -> list[dict]:
+    with pipeline[1].connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text("select * from analytics.payments_daily"))]
+
+
+def event_lines(out_dir: Path) -> list[bytes]:
+    return [line for path in sorted(out_dir.rglob("*.jsonl")) for line in path.read_bytes().splitlines() if line]
+
+
+def test_every_figure_matches_the_events_per_day_and_currency(mart, events):
+    expected = expected_payments_daily(events, TIMEZONE)
+    actual = {(r["day"], r["currency"], r["livemode"]): r for r in mart}
+    assert set(expected) <= set(actual), "a day with activity is missing from the mart"
+    for key, row in actual.items():
+        figures = expected.get(key, Figures())
+        for field, column in FIGURE_COLUMNS.items():
+            assert row[column] == getattr(figures, field), (key, column)
+
+
+def test_major_amounts_use_each_currencys_exponent(mart):
+    for row in mart:
+        scale = Decimal(10) ** EXPONENTS[row["currency"]]
+        for name in ("gross", "refunded", "dispute_loss", "net", "dispute_fee"):
+            assert row[f"{name}_amount"] * scale == row[f"{name}_amount_minor"], (row["currency"], name)
+
+
+def test_a_zero_decimal_currency_is_not_divided_by_100(mart):
+    yen = [r for r in mart if r["currency"] == "jpy" and r["gross_amount_minor"]]
+    assert yen, "the demo data should contain yen charges"
+    assert all(r["gross_amount"] == r["gross_amount_minor"] for r in yen)
+
+
+def test_duplicate_deliveries_are_counted_once(pipeline, mart, events):
+    lines = event_lines(pipeline[2].out_dir)
+    assert len(lines) > len(events), "the demo data should contain duplicate deliveries"
+    with pipeline[1].connect() as conn:
+        stored = conn.execute(sa.text("select count(*) from raw.stripe_events")).scalar()
+    assert stored == len(events)
+    charges = {e["data"]["object"]["id"] for e in events if e["data"]["object"]["object"] == "charge"}
+    assert sum(r["charge_attempts"] for r in mart) == len(charges)
+
+
+def _charge_versions(events: list[dict]) -> dict[str, list[dict]]:
+    versions: dict[str, list[dict]] = defaultdict(list)
+    for e in events:
+        if e["data"]["object"]["object"] == "charge":
+            versions[e["data"]["object"]["id"]].append(e)
+    return versions
+
+
+def test_out_of_order_cumulative_refunds_keep_the_newest_amount(pipeline, mart):
+    # Arrival order is file order, duplicates included: the naive "last delivered wins" reading.
+    arrived = [orjson.loads(line) for line in event_lines(pipeline[2].out_dir)]
+    last_delivered = {e["data"]["object"]["id"]: e["data"]["object"] for e in arrived
+                      if e["data"]["object"]["object"] == "charge"}
+    newest = {cid: max(v, key=lambda e: (e["created"], e["data"]["object"]["amount_refunded"]))["data"]["object"]
+              for cid, v in _charge_versions(arrived).items()}
+    reordered = [cid for cid in newest if newest[cid]["amount_refunded"] != last_delivered[cid]["amount_refunded"]]
+    assert reordered, "the demo data should deliver a charge's refunds out of order"
+    with pipeline[1].connect() as conn:
+        total = dict(conn.execute(sa.text(
+            "select currency || ':' || livemode, sum(refunded_amount_minor) from analytics.payments_daily group by 1"
+        )).all())
+    expected: dict[str, int] = defaultdict(int)
+    for charge in newest.values():
+        if charge["captured"]:
+            expected[f"{charge['currency']}:{str(charge['livemode']).lower()}"] += charge["amount_refunded"]
+    assert {k: v for k, v in total.items() if v} == {k: v for k, v in expected.items() if v}
+
+
+def test_uncaptured_authorizations_are_successes_not_failures(mart, events):
+    latest = {cid: max(v, key=lambda e: (e["created"], e["data"]["object"]["amount_refunded"]))["data"]["object"]
+              for cid, v in _charge_versions(events).items()}
+    uncaptured = [c for c in latest.values() if c["status"] == "succeeded" and not c["captured"]]
+    assert uncaptured, "the demo data should contain uncaptured authorizations"
+    assert sum(r["charges_failed"] for r in mart) == sum(c["status"] == "failed" for c in latest.values())
+    assert sum(r["charges_succeeded"] for r in mart) == sum(c["status"] == "succeeded" for c in latest.values())
+    assert sum(r["gross_amount_minor"] for r in mart) == sum(
+        c["amount_captured"] for c in latest.values() if c["status"] == "succeeded" and c["captured"])
+
+
+def test_test_mode_is_kept_apart(mart, events):
+    test_mode_charges = {e["data"]["object"]["id"] for e in events
+                         if e["data"]["object"]["object"] == "charge" and not e["data"]["object"]["livemode"]}
+    assert test_mode_charges, "the demo data should contain test-mode charges"
+    assert sum(r["charge_attempts"] for r in mart if not r["livemode"]) == len(test_mode_charges)
+
+
+def test_the_app_tables_are_copied_row_for_row(pipeline):
+    with pipeline[1].connect() as conn:
+        copied = dict(conn.execute(sa.text("select source_table, count(*) from raw.app_rows group by 1")).all())
+    assert copied == pipeline[2].app_rows
+
+
+def test_the_run_is_recorded_in_the_postgres_backed_dagster_instance(pipeline):
+    settings, _, _, result = pipeline
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+        materialized = instance.get_latest_materialization_event(dg.AssetKey(["analytics", "payments_daily"]))
+        assert materialized is not None and materialized.run_id == result.run_id
+    assert (settings.dagster_home / "dagster.yaml").is_file()
+
+
+def test_a_second_refresh_loads_nothing_new_and_changes_no_figure(pipeline, mart):
+    from dagster_project.refresh import refresh
+
+    settings, engine, _, _ = pipeline
+    result = refresh(settings)
+    assert result.success
+    ingest = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert ingest["stripe_events"]["loaded"].value == 0
+    assert ingest["app_rows"]["rows_changed"].value == 0
+    with engine.connect() as conn:
+        again = [dict(r._mapping) for r in conn.execute(sa.text("select * from analytics.payments_daily"))]
+    key = lambda r: (r["day"], r["currency"], r["livemode"])  # noqa: E731
+    assert sorted(again, key=key) == sorted(mart, key=key)
