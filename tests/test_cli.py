@@ -1,0 +1,101 @@
+"""The command line as a user meets it: help, bad input, an unreachable warehouse."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from payops.cli import main
+from payops.db import ready_engine
+
+PAYOPS = [str(Path(sys.executable).parent / "payops")]
+
+
+def stripe_event(event_id: str, created: int = 1_780_000_000) -> dict:
+    charge = {"id": f"ch_{event_id}", "object": "charge", "amount": 1000, "currency": "usd", "livemode": False,
+              "status": "succeeded", "captured": True, "created": created}
+    return {"id": event_id, "object": "event", "api_version": "2026-07-29.dahlia", "created": created,
+            "livemode": False, "pending_webhooks": 0, "request": {"id": None, "idempotency_key": None},
+            "type": "charge.succeeded", "data": {"object": charge}}
+
+
+def test_help_lists_every_command_with_its_purpose():
+    result = subprocess.run([*PAYOPS, "--help"], capture_output=True, text=True, check=True)
+    listed = dict(re.findall(r"^  ([a-z-]+)\s{2,}(\S.*)$", result.stdout.split("Commands:")[1], re.MULTILINE))
+    assert set(listed) == set(main.commands)
+    for name, purpose in listed.items():
+        assert not purpose.endswith("..."), f"{name}'s purpose is cut short: {purpose}"
+    for group in ("db", "ingest"):
+        sub = subprocess.run([*PAYOPS, group, "--help"], capture_output=True, text=True, check=True).stdout
+        assert all(name in sub for name in main.commands[group].commands)
+
+
+def test_replay_skips_malformed_lines_loads_the_rest_and_fails_with_a_summary(module_warehouse, tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([
+        json.dumps(stripe_event("evt_good_1")),
+        "{this is not json",
+        json.dumps(stripe_event("evt_good_2")),
+        json.dumps(stripe_event("evt_good_1")),  # a duplicate delivery
+        json.dumps({**stripe_event("evt_bad_created"), "created": "yesterday"}),
+    ]) + "\n")
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps(stripe_event("evt_single"), indent=2))
+
+    result = CliRunner().invoke(main, ["ingest", "replay", "--quiet", str(events), str(single)])
+
+    assert result.exit_code == 1
+    assert f"rejected {events}:2: invalid JSON" in result.stderr
+    assert f"rejected {events}:5: evt_bad_created: created is not a unix timestamp" in result.stderr
+    assert result.stdout.strip().endswith("2 file(s): 3 loaded, 1 duplicate, 2 rejected")
+    engine = ready_engine(module_warehouse)
+    with engine.connect() as conn:
+        stored = set(conn.execute(sa.text("select event_id from raw.stripe_events")).scalars())
+        logged = conn.execute(sa.text("select location from ops.rejected_records order by id")).scalars().all()
+    assert {"evt_good_1", "evt_good_2", "evt_single"} <= stored
+    assert logged[-2:] == [f"{events}:2", f"{events}:5"]
+
+    again = CliRunner().invoke(main, ["ingest", "replay", "--quiet", str(single)])
+    assert again.exit_code == 0 and again.stdout.strip() == "1 file(s): 0 loaded, 1 duplicate, 0 rejected"
+
+
+def test_replay_names_a_missing_path(module_warehouse, tmp_path):
+    result = CliRunner().invoke(main, ["ingest", "replay", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'nowhere'}: no such file or directory" in result.stderr
+
+
+def test_an_unreachable_warehouse_gives_a_clear_error_with_the_password_masked(monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://payops:hunter2@127.0.0.1:9/warehouse")
+    result = subprocess.run([*PAYOPS, "ingest", "replay", "whatever.jsonl"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Cannot reach the warehouse at postgresql+psycopg://payops:***@127.0.0.1:9/warehouse" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_app_says_what_to_do_when_the_platform_tables_are_missing(module_warehouse):
+    result = CliRunner().invoke(main, ["ingest", "app"])
+    assert result.exit_code == 1
+    assert "run `payops demo-data`" in result.stderr
+
+
+def test_a_bad_time_zone_is_named(monkeypatch):
+    monkeypatch.setenv("PAYOPS_TIMEZONE", "Mars/Olympus")
+    result = CliRunner().invoke(main, ["db", "url"])
+    assert result.exit_code == 1
+    assert "PAYOPS_TIMEZONE='Mars/Olympus' is not an IANA time zone" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "start"], ["db", "url"]])
+def test_db_commands_report_the_embedded_warehouse(module_warehouse, command):
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert str(module_warehouse.pgdata) in result.stdout.replace("%2F", "/")
