@@ -8,6 +8,9 @@ from dagster_project.environment import parse_dbt_project, prepare
 from payops.db import ready_engine
 from payops.settings import Settings
 
+# Step-level DEBUG lines drown the dbt progress lines a person wants to watch.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 def refresh(settings: Settings) -> dg.ExecuteInProcessResult:
     """Run every asset once, in dependency order, recorded in the Postgres-backed Dagster instance."""
@@ -18,4 +21,4 @@ def refresh(settings: Settings) -> dg.ExecuteInProcessResult:
 
     job = defs().resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.get() as instance:
-        return job.execute_in_process(instance=instance, raise_on_error=False)
+        return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from payops.db import WarehouseUnavailable, masked, ready_engine, start_embedded, stop_embedded, warehouse_url
+from payops.db import WarehouseUnavailable, embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.settings import Settings, SettingsError
 
 BIN = Path(sys.executable).parent
@@ -209,7 +209,11 @@ def serve(dagster_port: int, streamlit_port: int) -> None:
                       "--server.headless", "true", "--server.port", str(streamlit_port),
                       "--browser.gatherUsageStats", "false"],
     }
-    processes = {name: subprocess.Popen(cmd, cwd=REPO_ROOT, start_new_session=True) for name, cmd in commands.items()}
+    # dagster-dbt looks for `dbt` on PATH under `dagster dev`; the venv's bin holds it.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # Own sessions, so Ctrl-C reaches only us and we stop the children in order.
+    processes = {name: subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True)
+                 for name, cmd in commands.items()}
     click.echo(f"\nDagster UI:  http://127.0.0.1:{dagster_port}\nStreamlit:   http://127.0.0.1:{streamlit_port}\n"
                "Ctrl-C stops both.")
     try:
@@ -244,6 +248,7 @@ def _stop_all(processes: Any) -> None:
 def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
     """Set up demo data and a refresh on the first run, then serve the apps."""
     s = settings()
+    started_here = not s.warehouse_url and not embedded_running(s)
     ready_engine(s)
     marker = s.home / "demo-data.done"
     if marker.exists():
@@ -252,4 +257,8 @@ def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
         ctx.invoke(demo_data, days=days, students=students, seed=seed, end=None, fmt="jsonl", out=None, no_app=False)
         ctx.invoke(refresh)
         marker.write_text(f"days={days} students={students} seed={seed} generated={date.today()}\n")
-    ctx.invoke(serve)
+    try:
+        ctx.invoke(serve)
+    finally:
+        if started_here and stop_embedded(s):
+            click.echo("stopped the embedded Postgres")

