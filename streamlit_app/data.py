@@ -66,14 +66,14 @@ def payment_day_bounds(settings: Settings, livemode: bool) -> tuple[date, date] 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def currency_exponents(settings: Settings) -> dict[str, int]:
-    """Minor-unit exponent per lowercase currency code from the `analytics.currencies` seed; empty if not seeded."""
+    """Minor-unit exponent per lowercase currency from the `analytics.currencies` seed; empty if not seeded."""
     try:
         exponents = _read(
-            settings, "analytics.currencies", "select lower(code) as code, exponent from analytics.currencies", {}
+            settings, "analytics.currencies", "select lower(currency) as currency, exponent from analytics.currencies", {}
         )
     except MartMissing:
         return {}
-    return dict(zip(exponents["code"], exponents["exponent"].astype(int), strict=True))
+    return dict(zip(exponents["currency"], exponents["exponent"].astype(int), strict=True))
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

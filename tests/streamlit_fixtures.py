@@ -136,11 +136,11 @@ def seeded_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seede
             values = ", ".join(f":{column}" for column in rows[0])
             conn.execute(sa.text(f"insert into analytics.payments_daily ({columns}) values ({values})"), rows)
             conn.execute(
-                sa.text("create table analytics.currencies (code text primary key, exponent integer not null)")
+                sa.text("create table analytics.currencies (currency text primary key, exponent integer not null)")
             )
             conn.execute(
-                sa.text("insert into analytics.currencies (code, exponent) values (:code, :exponent)"),
-                [{"code": code.upper(), "exponent": exponent} for code, exponent in EXPONENTS.items()],
+                sa.text("insert into analytics.currencies (currency, exponent) values (:currency, :exponent)"),
+                [{"currency": code.upper(), "exponent": exponent} for code, exponent in EXPONENTS.items()],
             )
         with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text(f"create database {NO_MART_DATABASE}"))

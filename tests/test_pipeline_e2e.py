@@ -168,3 +168,26 @@ def test_a_second_refresh_loads_nothing_new_and_changes_no_figure(pipeline, mart
         again = [dict(r._mapping) for r in conn.execute(sa.text("select * from analytics.payments_daily"))]
     key = lambda r: (r["day"], r["currency"], r["livemode"])  # noqa: E731
     assert sorted(again, key=key) == sorted(mart, key=key)
+
+
+def test_the_overview_page_shows_the_built_marts_figures(pipeline, mart, events):
+    """The Streamlit page on the real marts (not a hand-made table), so a renamed column fails here."""
+    from datetime import timedelta
+
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=60).run()
+    assert not at.exception, [e.message for e in at.exception]
+    last_day = max(r["day"] for r in mart if r["livemode"])
+    first_day = last_day - timedelta(days=29)
+    gross: dict[str, int] = defaultdict(int)
+    for (day, currency, livemode), figures in expected_payments_daily(events, TIMEZONE).items():
+        if livemode and first_day <= day <= last_day:
+            gross[currency] += figures.gross_minor
+    shown = {node.key.removeprefix("currency-"): {m.label: m.value for m in node.metric}
+             for node in at.main if (getattr(node, "key", None) or "").startswith("currency-")}
+    assert set(shown) == set(gross)
+    for currency, minor in gross.items():
+        exponent = EXPONENTS[currency]
+        assert shown[currency]["Gross"] == f"{Decimal(minor) / 10**exponent:,.{exponent}f} {currency.upper()}"
