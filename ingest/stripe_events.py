@@ -24,6 +24,22 @@ FLUSH_EVERY_ROWS = 50_000
 STAGE_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created", "object_type", "object_id", "payload")
 
 
+# New events enter the webhook event log as `received`, whatever their source, so processing sees them.
+MERGE_STAGE = """
+with stored as (
+    insert into raw.stripe_events
+        (event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload, source)
+    select distinct on (event_id)
+        event_id, event_type, api_version, livemode, to_timestamp(created), object_type, object_id, payload::jsonb, %s
+    from stripe_events_stage
+    order by event_id
+    on conflict (event_id) do nothing
+    returning event_id, received_at
+)
+insert into ops.webhook_event_log (event_id, received_at) select event_id, received_at from stored
+"""
+
+
 class InputNotFound(FileNotFoundError):
     pass
 
@@ -167,15 +183,7 @@ class _Stage:
             return 0, 0
         self._end_copy()
         staged = self.pending
-        loaded = self.cursor.execute(
-            "insert into raw.stripe_events"
-            " (event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload, source)"
-            " select distinct on (event_id) event_id, event_type, api_version, livemode, to_timestamp(created),"
-            "  object_type, object_id, payload::jsonb, %s"
-            " from stripe_events_stage order by event_id"
-            " on conflict (event_id) do nothing",
-            (self.source,),
-        ).rowcount
+        loaded = self.cursor.execute(MERGE_STAGE, (self.source,)).rowcount
         self.driver.commit()  # also empties the stage (on commit delete rows)
         self.pending = 0
         return loaded, staged - loaded
@@ -229,10 +237,27 @@ def replay(
     return total
 
 
+def load_events(engine: sa.Engine, raw_events: Iterable[tuple[str, bytes]], *, source: str) -> LoadResult:
+    """Store events given as (location, raw JSON) pairs, with the same checks and merge as a replay.
+
+    Everything is committed when this returns, so a caller may then move a sync cursor past these events.
+    """
+    with _Stage(engine, source) as stage:
+        result = _load(stage, raw_events, tqdm(disable=True))
+    _record_rejections(engine, source, result.rejections)
+    return result
+
+
 def _replay_file(stage: _Stage, path: Path, bar: tqdm) -> LoadResult:
-    result = LoadResult(files=1)
+    result = _load(stage, read_file(path), bar)
+    result.files = 1
+    return result
+
+
+def _load(stage: _Stage, raw_events: Iterable[tuple[str, bytes]], bar: tqdm) -> LoadResult:
+    result = LoadResult()
     consumed = 0
-    for location, raw in read_file(path):
+    for location, raw in raw_events:
         consumed += len(raw) + 1
         try:
             stage.write(parse_event(raw))
