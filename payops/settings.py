@@ -12,7 +12,7 @@ class SettingsError(ValueError):
     """A setting has a value payops cannot use; the message says which and what to do."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     home: Path
     """PAYOPS_HOME: embedded Postgres data, Dagster's home, landing folders. Default ./.payops."""
@@ -26,6 +26,14 @@ class Settings:
     """DAGSTER_HOME: Dagster's instance folder. Default PAYOPS_HOME/dagster."""
     dagster_pg_url: str | None
     """DAGSTER_PG_URL: where Dagster keeps runs, schedules and cursors. Default: the warehouse."""
+    stripe_webhook_secrets: tuple[str, ...] = ()
+    """STRIPE_WEBHOOK_SECRET: the endpoint's signing secret; comma-separated while a rotation is under way."""
+    stripe_api_key: str | None = None
+    """STRIPE_API_KEY: a restricted key that can read events. Unset: the Events API sync is skipped."""
+    stripe_api_base: str | None = None
+    """STRIPE_API_BASE: another address for the Stripe API (a local test server). Unset: Stripe's own."""
+    alert_webhook_url: str | None = None
+    """PAYOPS_ALERT_WEBHOOK_URL: an HTTP endpoint taking JSON alerts (a Slack incoming webhook). Unset: log only."""
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -45,7 +53,20 @@ class Settings:
             timezone=timezone,
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
             dagster_pg_url=env.get("DAGSTER_PG_URL") or None,
+            stripe_webhook_secrets=tuple(
+                secret.strip() for secret in (env.get("STRIPE_WEBHOOK_SECRET") or "").split(",") if secret.strip()
+            ),
+            stripe_api_key=env.get("STRIPE_API_KEY") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            alert_webhook_url=env.get("PAYOPS_ALERT_WEBHOOK_URL") or None,
         )
+
+    def __repr__(self) -> str:
+        # Secrets never reach logs, even through a debug print of the settings.
+        hidden = {"stripe_webhook_secrets": "***" if self.stripe_webhook_secrets else "()",
+                  "stripe_api_key": "***" if self.stripe_api_key else None}
+        shown = ", ".join(f"{name}={hidden.get(name, getattr(self, name))!r}" for name in self.__dataclass_fields__)
+        return f"Settings({shown})"
 
     @property
     def pgdata(self) -> Path:
