@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+
+
+def _without_password(url: str | None) -> str | None:
+    return None if url is None else make_url(url).render_as_string(hide_password=True)
+
 
 class SettingsError(ValueError):
     """A setting has a value payops cannot use; the message says which and what to do."""
@@ -64,7 +70,9 @@ class Settings:
     def __repr__(self) -> str:
         # Secrets never reach logs, even through a debug print of the settings.
         hidden = {"stripe_webhook_secrets": "***" if self.stripe_webhook_secrets else "()",
-                  "stripe_api_key": "***" if self.stripe_api_key else None}
+                  "stripe_api_key": "***" if self.stripe_api_key else None,
+                  **{name: _without_password(getattr(self, name))
+                     for name in ("warehouse_url", "app_database_url", "dagster_pg_url")}}
         shown = ", ".join(f"{name}={hidden.get(name, getattr(self, name))!r}" for name in self.__dataclass_fields__)
         return f"Settings({shown})"
 
