@@ -77,21 +77,24 @@ def child_replay(url: str, files: list[str]) -> None:
     with engine.connect() as conn:  # connect (and import the driver) before measuring
         conn.execute(sa.text("select 1"))
     rss_ready = vm_status("VmRSS")
+    cpu = time.process_time()
     start = time.perf_counter()
     result = replay(engine, [Path(f) for f in files], source=SOURCE)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     engine.dispose()
     print(json.dumps({
-        "seconds": seconds, "loaded": result.loaded, "duplicates": result.duplicates,
+        "seconds": seconds, "client_cpu": cpu, "loaded": result.loaded, "duplicates": result.duplicates,
         "rejected": result.rejected, "files": result.files, "rss_ready_kb": rss_ready,
         "peak_rss_kb": vm_status("VmHWM"), "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }))
 
 
-def run_child(url: str, files: list[Path]) -> dict:
+def run_child(url: str, files: list[Path], pgdata: Path) -> dict:
     """The replay in a child process. Its peak RSS is the child's own VmHWM; the parent's wait4 ru_maxrss is
     kept for reference only (it includes this process's peak, inherited across fork and exec)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child-url", url, "--child-files", *map(str, files)]
+    server = server_cpu(pgdata)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=REPO)
     out = proc.stdout.read()
@@ -99,10 +102,12 @@ def run_child(url: str, files: list[Path]) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stdout.close()
     wall = time.perf_counter() - start
+    server = server_cpu(pgdata) - server
     if proc.returncode != 0:
         raise RuntimeError(f"replay child failed with exit code {proc.returncode}")
     stats = json.loads(out.decode().strip().splitlines()[-1])
     stats["process_seconds"] = wall
+    stats["server_cpu"] = server
     stats["wait4_maxrss_kb"] = usage.ru_maxrss
     return stats
 
@@ -129,6 +134,30 @@ def machine() -> dict:
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     return {"nproc": os.cpu_count(), "cpu": model, "mem_gb": round(mem_gb, 1),
             "python": platform.python_version(), "kernel": platform.release()}
+
+
+def server_cpu(pgdata: Path) -> float:
+    """CPU seconds used so far by the embedded Postgres: the postmaster, its live children (backends, WAL
+    writer, checkpointer, ...) and its exited children. Read from /proc, so it counts work done on our behalf
+    whatever else the machine runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid: int) -> list[str]:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
+
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    fields = stat(postmaster)
+    total = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = stat(int(entry.name))
+            except (OSError, ValueError):
+                continue
+            if int(child[1]) == postmaster:
+                total += int(child[11]) + int(child[12])
+    return total / tick
 
 
 def jsonl_files(folder: Path) -> list[Path]:
@@ -231,27 +260,31 @@ def scalar(engine, statement: str):
         return conn.execute(sa.text(statement)).scalar()
 
 
-def timed_copy(engine, tsv: Path) -> float:
+def timed_copy(engine, tsv: Path, pgdata: Path) -> dict:
     raw = engine.raw_connection()
     try:
         driver = raw.driver_connection
+        server, cpu = server_cpu(pgdata), time.process_time()
         start = time.perf_counter()
         with driver.cursor() as cur, cur.copy(f"copy bench_copy ({COPY_COLUMNS}) from stdin") as copy, \
                 tsv.open("rb") as f:
             while block := f.read(COPY_BLOCK):
                 copy.write(block)
         driver.commit()
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "client_cpu": time.process_time() - cpu,
+                "server_cpu": server_cpu(pgdata) - server}
     finally:
         raw.close()
 
 
-def timed_pandas(engine, path: Path) -> tuple[float, int]:
+def timed_pandas(engine, path: Path, pgdata: Path) -> dict:
     """A typical pandas load: parse the lines, build a DataFrame of the same columns, `to_sql` it."""
     import orjson
     import pandas as pd
     from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 
+    server, cpu = server_cpu(pgdata), time.process_time()
     start = time.perf_counter()
     records = []
     with path.open("rb") as f:
@@ -266,7 +299,9 @@ def timed_pandas(engine, path: Path) -> tuple[float, int]:
     df["source"] = SOURCE
     df.to_sql("bench_pandas", engine, if_exists="append", index=False, method=None, chunksize=PANDAS_CHUNKSIZE,
               dtype={"payload": JSONB, "created_at": TIMESTAMP(timezone=True)})
-    return time.perf_counter() - start, len(df)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": len(df), "client_cpu": time.process_time() - cpu,
+            "server_cpu": server_cpu(pgdata) - server}
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -318,7 +353,7 @@ def run(args: argparse.Namespace) -> dict:
     for name in ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME"):
         os.environ.pop(name, None)
 
-    from payops.db import ready_engine, stop_embedded
+    from payops.db import migrate, ready_engine, stop_embedded
     from payops.settings import Settings
 
     settings = Settings.from_env()
@@ -333,26 +368,31 @@ def run(args: argparse.Namespace) -> dict:
                                       ("shared_buffers", "max_wal_size", "synchronous_commit", "wal_level")},
                          "data": {k: v for k, v in data.items() if k not in ("files", "wanted")} | {"file_count": len(files)},
                          "date": datetime.now(UTC).isoformat(timespec="seconds"), "repeat": args.repeat,
-                         "copy_seconds": [], "payops_seconds": [], "payops_runs": [], "load": {}}
+                         "copy_seconds": [], "copy_runs": [], "payops_seconds": [], "payops_runs": [], "load": {}}
+        pgdata = settings.pgdata
 
         execute(engine, "drop table if exists bench_copy", f"create table bench_copy ({BARE_COLUMNS})",
-                "truncate raw.stripe_events", "truncate ops.rejected_records")
+                "truncate raw.stripe_events cascade", "truncate ops.rejected_records")
         for attempt in range(1, args.repeat + 1):
-            execute(engine, "truncate bench_copy", "truncate raw.stripe_events")
+            execute(engine, "truncate bench_copy", "truncate raw.stripe_events cascade")
             checkpoint(engine)
             results["load"][f"copy#{attempt}"] = load_avg()
             log(f"[{attempt}/{args.repeat}] COPY {data['tsv_rows']:,} rows into a bare table; load {load_avg()}")
-            seconds = timed_copy(engine, Path(data["tsv"]))
-            results["copy_seconds"].append(seconds)
-            log(f"    COPY: {seconds:.1f} s")
+            copy_run = timed_copy(engine, Path(data["tsv"]), pgdata)
+            results["copy_seconds"].append(copy_run["seconds"])
+            results["copy_runs"].append(copy_run)
+            log(f"    COPY: {copy_run['seconds']:.1f} s (CPU: client {copy_run['client_cpu']:.1f} s, "
+                f"server {copy_run['server_cpu']:.1f} s)")
+            migrate(engine)  # ingest/ may have moved on since the run started; replay needs its tables
             checkpoint(engine)
             results["load"][f"payops#{attempt}"] = load_avg()
             log(f"[{attempt}/{args.repeat}] payops replay of {data['events']:,} events; load {load_avg()}")
-            stats = run_child(url, files)
+            stats = run_child(url, files, pgdata)
             results["payops_seconds"].append(stats["seconds"])
             results["payops_runs"].append(stats)
             log(f"    replay: {stats['seconds']:.1f} s, {stats['loaded']:,} loaded, {stats['duplicates']:,} "
-                f"duplicates, {stats['rejected']} rejected, peak RSS {stats['peak_rss_kb'] / 1024:.0f} MB")
+                f"duplicates, {stats['rejected']} rejected, peak RSS {stats['peak_rss_kb'] / 1024:.0f} MB "
+                f"(CPU: client {stats['client_cpu']:.1f} s, server {stats['server_cpu']:.1f} s)")
         results["sizes"] = {
             "bench_copy": scalar(engine, "select pg_size_pretty(pg_total_relation_size('bench_copy'))"),
             "raw.stripe_events": scalar(engine,
@@ -362,20 +402,23 @@ def run(args: argparse.Namespace) -> dict:
 
         # pandas against payops on the first --pandas-events events.
         execute(engine, "drop table if exists bench_pandas", f"create table bench_pandas ({BARE_COLUMNS})",
-                "truncate raw.stripe_events")
+                "truncate raw.stripe_events cascade")
         checkpoint(engine)
         results["load"]["pandas"] = load_avg()
         log(f"pandas to_sql of {data['pandas_events']:,} events; load {load_avg()}")
-        pandas_seconds, pandas_rows = timed_pandas(engine, Path(data["pandas_file"]))
-        results["pandas_seconds"], results["pandas_rows"] = pandas_seconds, pandas_rows
-        log(f"    pandas: {pandas_seconds:.1f} s")
+        pandas_run = timed_pandas(engine, Path(data["pandas_file"]), pgdata)
+        results["pandas_run"] = pandas_run
+        results["pandas_seconds"], results["pandas_rows"] = pandas_run["seconds"], pandas_run["rows"]
+        log(f"    pandas: {pandas_run['seconds']:.1f} s (CPU: client {pandas_run['client_cpu']:.1f} s, "
+            f"server {pandas_run['server_cpu']:.1f} s)")
+        migrate(engine)
         checkpoint(engine)
         results["load"]["payops_small"] = load_avg()
         log(f"payops replay of the same {data['pandas_events']:,} events; load {load_avg()}")
-        small = run_child(url, [Path(data["pandas_file"])])
+        small = run_child(url, [Path(data["pandas_file"])], pgdata)
         results["payops_small"] = small
         log(f"    replay: {small['seconds']:.2f} s")
-        execute(engine, "drop table bench_pandas", "truncate raw.stripe_events")
+        execute(engine, "drop table bench_pandas", "truncate raw.stripe_events cascade")
     finally:
         stopped = stop_embedded(settings)
         log(f"embedded Postgres {'stopped' if stopped else 'was not running'}")
@@ -391,10 +434,18 @@ def summarize(r: dict) -> dict:
     copy_s = statistics.median(r["copy_seconds"])
     payops_s = statistics.median(r["payops_seconds"])
     rss_mb = max(run["peak_rss_kb"] for run in r["payops_runs"] + [r["payops_small"]]) / 1024
+
+    def cpu(run: dict) -> float:
+        return run["client_cpu"] + run["server_cpu"]
+
     return {
         "copy_s": copy_s, "payops_s": payops_s, "rss_mb": rss_mb,
         "copy_ratio": payops_s / copy_s,
+        "copy_ratio_best": min(r["payops_seconds"]) / min(r["copy_seconds"]),
         "pandas_ratio": r["pandas_seconds"] / r["payops_small"]["seconds"],
+        "copy_cpu": statistics.median(cpu(x) for x in r["copy_runs"]),
+        "payops_cpu": statistics.median(cpu(x) for x in r["payops_runs"]),
+        "pandas_cpu": cpu(r["pandas_run"]), "payops_small_cpu": cpu(r["payops_small"]),
     }
 
 
@@ -402,19 +453,26 @@ def report(r: dict) -> str:
     s = summarize(r)
     d = r["data"]
     n, m = d["events"], r["pandas_rows"]
-    small = r["payops_small"]["seconds"]
+    small = r["payops_small"]
 
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "FAIL"
 
+    def cpus(run: dict) -> str:
+        return f"{run['client_cpu']:.1f} + {run['server_cpu']:.1f}"
+
+    med_copy = sorted(r["copy_runs"], key=lambda x: x["seconds"])[len(r["copy_runs"]) // 2]
+    med_payops = sorted(r["payops_runs"], key=lambda x: x["seconds"])[len(r["payops_runs"]) // 2]
     rows = [
-        ("step", "events", "seconds", "events/s"),
-        ("COPY into bare table", f"{d['tsv_rows']:,}", f"{s['copy_s']:.1f}", f"{d['tsv_rows'] / s['copy_s']:,.0f}"),
-        ("payops replay", f"{n:,}", f"{s['payops_s']:.1f}", f"{n / s['payops_s']:,.0f}"),
-        ("pandas to_sql", f"{m:,}", f"{r['pandas_seconds']:.1f}", f"{m / r['pandas_seconds']:,.0f}"),
-        ("payops replay (same)", f"{m:,}", f"{small:.2f}", f"{m / small:,.0f}"),
+        ("step", "events", "seconds", "events/s", "CPU s client + server"),
+        ("COPY into bare table", f"{d['tsv_rows']:,}", f"{s['copy_s']:.1f}", f"{d['tsv_rows'] / s['copy_s']:,.0f}",
+         cpus(med_copy)),
+        ("payops replay", f"{n:,}", f"{s['payops_s']:.1f}", f"{n / s['payops_s']:,.0f}", cpus(med_payops)),
+        ("pandas to_sql", f"{m:,}", f"{r['pandas_seconds']:.1f}", f"{m / r['pandas_seconds']:,.0f}",
+         cpus(r["pandas_run"])),
+        ("payops replay (same)", f"{m:,}", f"{small['seconds']:.2f}", f"{m / small['seconds']:,.0f}", cpus(small)),
     ]
-    width = [max(len(row[i]) for row in rows) for i in range(4)]
+    width = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "",
         f"Replay benchmark, {r['date']}",
@@ -426,7 +484,7 @@ def report(r: dict) -> str:
         f"(COPY file {d['tsv_bytes'] / 1e9:.2f} GB); pandas subset {m:,} events, {d['pandas_bytes'] / 1e6:.0f} MB",
         f"repetitions: {r['repeat']} (median shown); COPY runs {', '.join(f'{x:.1f}' for x in r['copy_seconds'])} s; "
         f"replay runs {', '.join(f'{x:.1f}' for x in r['payops_seconds'])} s",
-        f"load average (1/5/15 min) before each step: " + "; ".join(f"{k} {v}" for k, v in r["load"].items()),
+        "load average (1/5/15 min) before each step: " + "; ".join(f"{k} {v}" for k, v in r["load"].items()),
         "",
     ]
     lines += ["  ".join(cell.rjust(width[i]) if i else cell.ljust(width[i]) for i, cell in enumerate(row))
@@ -434,9 +492,11 @@ def report(r: dict) -> str:
     lines += [
         "",
         f"payops / COPY     = {s['copy_ratio']:5.2f}x   (target <= {TARGET_COPY_RATIO:g})   "
-        f"{verdict(s['copy_ratio'] <= TARGET_COPY_RATIO)}",
+        f"{verdict(s['copy_ratio'] <= TARGET_COPY_RATIO)}"
+        f"   [best runs {s['copy_ratio_best']:.2f}x; CPU seconds {s['payops_cpu'] / s['copy_cpu']:.2f}x]",
         f"pandas / payops   = {s['pandas_ratio']:5.1f}x   (target >= {TARGET_PANDAS_RATIO:g})   "
-        f"{verdict(s['pandas_ratio'] >= TARGET_PANDAS_RATIO)}",
+        f"{verdict(s['pandas_ratio'] >= TARGET_PANDAS_RATIO)}"
+        f"   [CPU seconds {s['pandas_cpu'] / s['payops_small_cpu']:.1f}x]",
         f"peak RSS (replay) = {s['rss_mb']:5.0f} MB  (target <= {TARGET_RSS_MB:g})   "
         f"{verdict(s['rss_mb'] <= TARGET_RSS_MB)}",
         f"  (RSS after imports and connecting, before replay: "

@@ -1,38 +1,95 @@
-"""Fixtures shared across test modules: a fresh embedded warehouse per module."""
+"""Fixtures shared across test modules: fresh embedded warehouses, and one pipeline built end to end."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from payops.db import stop_embedded
 from payops.settings import Settings
 
 # Variables a test's warehouse must not inherit from the developer's shell.
-OUTSIDE_SETTINGS = ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_HOME", "DAGSTER_PG_URL", "PAYOPS_TIMEZONE")
+OUTSIDE_SETTINGS = ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_HOME", "DAGSTER_PG_URL", "PAYOPS_TIMEZONE",
+                    "STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY", "STRIPE_API_BASE", "PAYOPS_ALERT_WEBHOOK_URL")
+TIMEZONE = "America/Sao_Paulo"
+"""The pipeline's reporting time zone: not UTC, so day cutting is exercised."""
+END = date(2026, 6, 30)
+
+
+@contextmanager
+def environment(**env: str) -> Iterator[None]:
+    """Run with these settings and none of the shell's; the process environment is restored after."""
+    saved = dict(os.environ)
+    for name in OUTSIDE_SETTINGS:
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextmanager
 def embedded_warehouse(home: Path, **env: str) -> Iterator[Settings]:
-    """Settings for a fresh embedded Postgres under `home`; the process environment is restored after."""
-    saved = dict(os.environ)
-    for name in OUTSIDE_SETTINGS:
-        os.environ.pop(name, None)
-    os.environ.update({"PAYOPS_HOME": str(home), **env})
-    settings = Settings.from_env()
-    try:
-        yield settings
-    finally:
-        stop_embedded(settings)
-        os.environ.clear()
-        os.environ.update(saved)
+    """Settings for a fresh embedded Postgres under `home`, stopped after."""
+    with environment(PAYOPS_HOME=str(home), **env):
+        settings = Settings.from_env()
+        try:
+            yield settings
+        finally:
+            stop_embedded(settings)
 
 
 @pytest.fixture(scope="module")
 def module_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with embedded_warehouse(tmp_path_factory.mktemp("payops")) as settings:
         yield settings
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Demo data generated, then every asset materialized once through Dagster, as `payops refresh` does."""
+
+    settings: Settings
+    engine: sa.Engine
+    demo: object
+    """demo.generate.DemoSummary: where the event files are, app row counts, planted disagreements"""
+    run: object
+    """the dagster ExecuteInProcessResult of the refresh"""
+    env: dict[str, str]
+    """the environment the refresh ran with (DAGSTER_HOME, PAYOPS_PG_* …), for tests that need it again"""
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    from dagster_project.refresh import refresh
+    from demo.generate import generate_demo_data
+    from payops.db import ready_engine
+
+    home = tmp_path_factory.mktemp("pipeline")
+    # The environment is restored right after the build, so this session-long warehouse leaks into no other test.
+    with environment(PAYOPS_HOME=str(home), PAYOPS_TIMEZONE=TIMEZONE):
+        settings = Settings.from_env()
+        demo = generate_demo_data(settings, days=30, students=60, seed=11, end=END, progress=False)
+        run = refresh(settings)
+        assert run.success, [e.message for e in run.all_events if e.is_step_failure]
+        built = Pipeline(settings, ready_engine(settings), demo, run, dict(os.environ))
+    try:
+        yield built
+    finally:
+        stop_embedded(settings)
+
+
+@pytest.fixture
+def pipeline_env(pipeline: Pipeline) -> Iterator[Pipeline]:
+    """The pipeline, with the process environment set as it was for its refresh (AppTest, DagsterInstance.get)."""
+    with environment(**pipeline.env):
+        yield pipeline

@@ -13,11 +13,9 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from conftest import embedded_warehouse
+from conftest import END, TIMEZONE
 from oracle import Figures, expected_payments_daily, read_events
 
-TIMEZONE = "America/Sao_Paulo"
-END = date(2026, 6, 30)
 EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "brl": 2, "jpy": 0, "kwd": 3}
 FIGURE_COLUMNS = {
     "charge_attempts": "charge_attempts",
@@ -32,26 +30,13 @@ FIGURE_COLUMNS = {
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory):
-    from demo.generate import generate_demo_data
-    from dagster_project.refresh import refresh
-    from payops.db import ready_engine
-
-    with embedded_warehouse(tmp_path_factory.mktemp("payops"), PAYOPS_TIMEZONE=TIMEZONE) as settings:
-        summary = generate_demo_data(settings, days=30, students=60, seed=11, end=END, progress=False)
-        result = refresh(settings)
-        assert result.success, [e.message for e in result.all_events if e.is_step_failure]
-        yield settings, ready_engine(settings), summary, result
-
-
-@pytest.fixture(scope="module")
 def events(pipeline) -> list[dict]:
-    return read_events([pipeline[2].out_dir])
+    return read_events([pipeline.demo.out_dir])
 
 
 @pytest.fixture(scope="module")
 def mart(pipeline) -> list[dict]:
-    with pipeline[1].connect() as conn:
+    with pipeline.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.text("select * from analytics.payments_daily"))]
 
 
@@ -83,9 +68,9 @@ def test_a_zero_decimal_currency_is_not_divided_by_100(mart):
 
 
 def test_duplicate_deliveries_are_counted_once(pipeline, mart, events):
-    lines = event_lines(pipeline[2].out_dir)
+    lines = event_lines(pipeline.demo.out_dir)
     assert len(lines) > len(events), "the demo data should contain duplicate deliveries"
-    with pipeline[1].connect() as conn:
+    with pipeline.engine.connect() as conn:
         stored = conn.execute(sa.text("select count(*) from raw.stripe_events")).scalar()
     assert stored == len(events)
     charges = {e["data"]["object"]["id"] for e in events if e["data"]["object"]["object"] == "charge"}
@@ -102,14 +87,14 @@ def _charge_versions(events: list[dict]) -> dict[str, list[dict]]:
 
 def test_out_of_order_cumulative_refunds_keep_the_newest_amount(pipeline, mart):
     # Arrival order is file order, duplicates included: the naive "last delivered wins" reading.
-    arrived = [orjson.loads(line) for line in event_lines(pipeline[2].out_dir)]
+    arrived = [orjson.loads(line) for line in event_lines(pipeline.demo.out_dir)]
     last_delivered = {e["data"]["object"]["id"]: e["data"]["object"] for e in arrived
                       if e["data"]["object"]["object"] == "charge"}
     newest = {cid: max(v, key=lambda e: (e["created"], e["data"]["object"]["amount_refunded"]))["data"]["object"]
               for cid, v in _charge_versions(arrived).items()}
     reordered = [cid for cid in newest if newest[cid]["amount_refunded"] != last_delivered[cid]["amount_refunded"]]
     assert reordered, "the demo data should deliver a charge's refunds out of order"
-    with pipeline[1].connect() as conn:
+    with pipeline.engine.connect() as conn:
         total = dict(conn.execute(sa.text(
             "select currency || ':' || livemode, sum(refunded_amount_minor) from analytics.payments_daily group by 1"
         )).all())
@@ -139,13 +124,13 @@ def test_test_mode_is_kept_apart(mart, events):
 
 
 def test_the_app_tables_are_copied_row_for_row(pipeline):
-    with pipeline[1].connect() as conn:
+    with pipeline.engine.connect() as conn:
         copied = dict(conn.execute(sa.text("select source_table, count(*) from raw.app_rows group by 1")).all())
-    assert copied == pipeline[2].app_rows
+    assert copied == pipeline.demo.app_rows
 
 
-def test_the_run_is_recorded_in_the_postgres_backed_dagster_instance(pipeline):
-    settings, _, _, result = pipeline
+def test_the_run_is_recorded_in_the_postgres_backed_dagster_instance(pipeline_env):
+    settings, result = pipeline_env.settings, pipeline_env.run
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         run = instance.get_run_by_id(result.run_id)
@@ -155,10 +140,10 @@ def test_the_run_is_recorded_in_the_postgres_backed_dagster_instance(pipeline):
     assert (settings.dagster_home / "dagster.yaml").is_file()
 
 
-def test_a_second_refresh_loads_nothing_new_and_changes_no_figure(pipeline, mart):
+def test_a_second_refresh_loads_nothing_new_and_changes_no_figure(pipeline_env, mart):
     from dagster_project.refresh import refresh
 
-    settings, engine, _, _ = pipeline
+    settings, engine = pipeline_env.settings, pipeline_env.engine
     result = refresh(settings)
     assert result.success
     ingest = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
@@ -170,7 +155,7 @@ def test_a_second_refresh_loads_nothing_new_and_changes_no_figure(pipeline, mart
     assert sorted(again, key=key) == sorted(mart, key=key)
 
 
-def test_the_overview_page_shows_the_built_marts_figures(pipeline, mart, events):
+def test_the_overview_page_shows_the_built_marts_figures(pipeline_env, mart, events):
     """The Streamlit page on the real marts (not a hand-made table), so a renamed column fails here."""
     from datetime import timedelta
 
