@@ -139,21 +139,25 @@ def sync_events(
         result.window_start = cursor - overlap
 
     newest_created: int | None = None
+    failure: stripe.StripeError | None = None
 
     def listed_events() -> Iterator[tuple[str, bytes]]:
-        nonlocal newest_created
+        nonlocal newest_created, failure
         params = {"created": {"gte": int(result.window_start.timestamp())}, "limit": page_size}
-        for event in client.v1.events.list(params=params).auto_paging_iter():
-            result.listed += 1
-            newest_created = event.created if newest_created is None else max(newest_created, event.created)
-            yield f"events_api:{event.id}", orjson.dumps(event.to_dict(for_json=True))
+        try:
+            for event in client.v1.events.list(params=params).auto_paging_iter():
+                result.listed += 1
+                newest_created = event.created if newest_created is None else max(newest_created, event.created)
+                yield f"events_api:{event.id}", orjson.dumps(event.to_dict(for_json=True))
+        except stripe.StripeError as exc:
+            # Ending the stream instead of raising lets what was read be stored: the re-run then has less to do.
+            failure = exc
 
-    try:
-        for chunk in _chunks(listed_events(), EVENTS_PER_LOAD):
-            _add(result, load_events(engine, chunk, source=LOADED_AS))
-    except stripe.StripeError as exc:
-        log.error("Events API sync interrupted after %d event(s); cursor unchanged: %s", result.listed, exc)
-        raise SyncInterrupted(result, exc) from exc
+    for chunk in _chunks(listed_events(), EVENTS_PER_LOAD):
+        _add(result, load_events(engine, chunk, source=LOADED_AS))
+    if failure is not None:
+        log.error("Events API sync interrupted after %d event(s); cursor unchanged: %s", result.listed, failure)
+        raise SyncInterrupted(result, failure) from failure
 
     if result.rejected:
         _warn(result, f"{result.rejected} event(s) rejected as malformed: see ops.rejected_records")

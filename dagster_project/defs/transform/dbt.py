@@ -2,6 +2,7 @@
 
 
 import os
+from datetime import timedelta
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.environment import DBT_PROJECT_DIR
 from payops.db import dbt_env
+
+MART_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=2))
 
 payops_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 payops_dbt_project.prepare_if_dev()
@@ -26,6 +29,14 @@ class PayopsDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "transform"
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id, {})
+        if node.get("resource_type") == "model" and "marts" in node.get("fqn", []):
+            # Dashboards read the marts: an hourly refresh that stops for two hours is worth a warning.
+            return spec.replace_attributes(freshness_policy=MART_FRESHNESS)
+        return spec
 
 
 @dbt_assets(
