@@ -29,6 +29,7 @@ LOADED_AS = "events_api"
 STRIPE_EVENT_RETENTION = timedelta(days=30)
 DEFAULT_OVERLAP = timedelta(minutes=5)
 EVENTS_PER_LOAD = 1_000
+NETWORK_RETRIES = 2
 NO_KEY_MESSAGE = "STRIPE_API_KEY is not set: the Events API sync is skipped"
 
 
@@ -72,9 +73,10 @@ def _iso(moment: datetime | None) -> str:
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
-    if settings.stripe_api_base:
-        return stripe.StripeClient(settings.stripe_api_key, base_addresses={"api": settings.stripe_api_base})
-    return stripe.StripeClient(settings.stripe_api_key)
+    # StripeClient does not retry unless told; a listing of many pages should ride out a network blip.
+    base_addresses = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+    return stripe.StripeClient(settings.stripe_api_key, base_addresses=base_addresses,
+                               max_network_retries=NETWORK_RETRIES)
 
 
 def read_cursor(engine: sa.Engine) -> datetime | None:

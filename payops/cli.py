@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from payops.db import WarehouseUnavailable, embedded_running, masked, ready_engine, stop_embedded, warehouse_url
+from payops.cli_stripe_sync import stripe_events_command
 from payops.settings import Settings, SettingsError
 
 BIN = Path(sys.executable).parent
@@ -59,6 +60,8 @@ def main(verbose: bool) -> None:
       WAREHOUSE_URL     any Postgres 14+ instead of the embedded one
       APP_DATABASE_URL  the platform's database (default: schema `app` in the warehouse)
       PAYOPS_TIMEZONE   reporting time zone for days and months (default UTC)
+      STRIPE_API_KEY    a key that can read events, for the Events API sync (STRIPE_API_BASE: another address)
+      STRIPE_WEBHOOK_SECRET  the webhook endpoint's signing secret(s), comma-separated during a rotation
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -159,6 +162,9 @@ def ingest_replay(paths: tuple[Path, ...], quiet: bool) -> None:
     click.echo(result.summary())
     if result.rejected:
         sys.exit(1)
+
+
+ingest.add_command(stripe_events_command)
 
 
 @ingest.command("app")

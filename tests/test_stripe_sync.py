@@ -140,7 +140,8 @@ def test_a_crash_mid_window_keeps_the_cursor_and_the_next_run_completes_the_set_
 def test_without_a_key_the_sync_is_skipped_with_a_clear_message(engine, server, module_warehouse, monkeypatch):
     result = sync_events(dataclasses.replace(module_warehouse, stripe_api_base=server.url), engine, now=NOW)
 
-    assert result.skipped and result.message == NO_KEY_MESSAGE == "STRIPE_API_KEY is not set: the Events API sync is skipped"
+    assert result.skipped
+    assert result.message == NO_KEY_MESSAGE == "STRIPE_API_KEY is not set: the Events API sync is skipped"
     assert server.requests == []
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
     cli = CliRunner().invoke(stripe_events_command, [])
@@ -195,8 +196,9 @@ def test_the_dagster_asset_lands_events_and_its_schedule_runs_every_15_minutes(e
                          resources={"warehouse": WarehouseResource(payops_home=str(module_warehouse.home))})
 
     assert run.success
-    materialization = run.asset_materializations_for_node("stripe_events_from_api")[0]
-    assert materialization.metadata["loaded"].value == 4
+    [materialization] = run.get_asset_materialization_events()
+    assert materialization.asset_key == dg.AssetKey(["raw", "stripe_events_from_api"])
+    assert materialization.materialization.metadata["loaded"].value == 4
     assert len(stored_ids(engine)) == 4
     assert stripe_events_sync.cron_schedule == "*/15 * * * *"
     assert stripe_events_sync.default_status == dg.DefaultScheduleStatus.RUNNING
