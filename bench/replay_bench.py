@@ -516,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             "measure the replay's peak memory. Starts its own embedded Postgres under a fresh PAYOPS_HOME, "
             "prints the ratios with PASS/FAIL against the foundation issue's targets "
             f"(replay <= {TARGET_COPY_RATIO:g}x COPY, >= {TARGET_PANDAS_RATIO:g}x faster than pandas, "
-            f"<= {TARGET_RSS_MB:g} MB peak RSS) and exits 1 when one fails. Needs ~3 GB of disk per million "
-            "events for the input, plus the database."
+            f"<= {TARGET_RSS_MB:g} MB peak RSS) and exits 1 when one fails. Needs ~4.2 GB of input files per "
+            "million events (JSONL and the COPY file) plus ~4.5 GB in Postgres, deleted at the end unless --keep."
         ),
         epilog="Run it alone: other heavy work on the machine (tests, builds) skews the timings.",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
@@ -10,16 +9,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from payops.db import WarehouseUnavailable, embedded_running, masked, ready_engine, stop_embedded, warehouse_url
+from payops.cli_support import CONTEXT_SETTINGS, current_settings, friendly_errors
+from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.cli_stripe_sync import stripe_events_command
-from payops.settings import Settings, SettingsError
+from payops.cli_webhooks import webhooks
 
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,29 +26,7 @@ DAGSTER_PORT = 3000
 STREAMLIT_PORT = 8501
 
 
-def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Known failures end with one clear message and exit code 1, not a traceback."""
-    from ingest.app_tables import AppTableMissing
-    from ingest.stripe_events import InputNotFound
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (WarehouseUnavailable, SettingsError, InputNotFound, AppTableMissing) as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
-def settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110, "terminal_width": 110})
+@click.group(context_settings=CONTEXT_SETTINGS)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def main(verbose: bool) -> None:
     """payops: a payment-operations warehouse for Stripe and your platform's purchases.
@@ -78,7 +55,7 @@ def db() -> None:
 @friendly_errors
 def db_start() -> None:
     """Start the embedded Postgres under PAYOPS_HOME (or reuse it) and apply migrations."""
-    s = settings()
+    s = current_settings()
     engine = ready_engine(s)
     click.echo(f"warehouse ready: {masked(engine.url)}")
 
@@ -87,7 +64,7 @@ def db_start() -> None:
 @friendly_errors
 def db_stop() -> None:
     """Stop the embedded Postgres under PAYOPS_HOME."""
-    s = settings()
+    s = current_settings()
     if s.warehouse_url:
         raise click.ClickException("WAREHOUSE_URL is set: payops does not manage that server.")
     click.echo("stopped" if stop_embedded(s) else f"no embedded Postgres is running under {s.pgdata}")
@@ -99,7 +76,7 @@ def db_stop() -> None:
 @friendly_errors
 def db_url(driver: str, show_password: bool) -> None:
     """Print the warehouse URL (starting the embedded Postgres if needed)."""
-    url = warehouse_url(settings(), driver=driver)
+    url = warehouse_url(current_settings(), driver=driver)
     click.echo(url.render_as_string(hide_password=not show_password))
 
 
@@ -125,7 +102,7 @@ def demo_data(days: int, students: int, seed: int, end: datetime | None, fmt: st
     """
     from demo.generate import generate_demo_data
 
-    s = settings()
+    s = current_settings()
     last_day = end.date() if end else datetime.now(UTC).date() - timedelta(days=1)
     summary = generate_demo_data(s, days=days, students=students, seed=seed, end=last_day, out_dir=out, fmt=fmt,
                                  progress=True, write_app=not no_app)
@@ -156,7 +133,7 @@ def ingest_replay(paths: tuple[Path, ...], quiet: bool) -> None:
     """
     from ingest.stripe_events import replay
 
-    result = replay(ready_engine(settings()), paths, progress=not quiet)
+    result = replay(ready_engine(current_settings()), paths, progress=not quiet)
     for rejection in result.rejections:
         click.echo(f"rejected {rejection.location}: {rejection.reason}", err=True)
     click.echo(result.summary())
@@ -165,6 +142,7 @@ def ingest_replay(paths: tuple[Path, ...], quiet: bool) -> None:
 
 
 ingest.add_command(stripe_events_command)
+main.add_command(webhooks)
 
 
 @ingest.command("app")
@@ -174,7 +152,7 @@ def ingest_app() -> None:
     from ingest.app_tables import copy_app_tables
     from payops.db import app_engine
 
-    s = settings()
+    s = current_settings()
     for copy in copy_app_tables(app_engine(s), ready_engine(s)):
         click.echo(f"{copy.table}: {copy.changed} changed of {copy.read} read (watermark {copy.watermark})")
 
@@ -188,7 +166,7 @@ def refresh() -> None:
     """Run the whole asset graph once through Dagster: ingest, then dbt build."""
     from dagster_project.refresh import refresh as run_refresh
 
-    result = run_refresh(settings())
+    result = run_refresh(current_settings())
     materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
     click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
     if not result.success:
@@ -204,7 +182,7 @@ def serve(dagster_port: int, streamlit_port: int) -> None:
     """Serve the Dagster UI (with its schedules) and the Streamlit app until Ctrl-C."""
     from dagster_project.environment import parse_dbt_project, prepare
 
-    s = settings()
+    s = current_settings()
     ready_engine(s)
     prepare(s)
     parse_dbt_project()
@@ -253,7 +231,7 @@ def _stop_all(processes: Any) -> None:
 @friendly_errors
 def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
     """Set up demo data and a refresh on the first run, then serve the apps."""
-    s = settings()
+    s = current_settings()
     started_here = not s.warehouse_url and not embedded_running(s)
     ready_engine(s)
     marker = s.home / "demo-data.done"

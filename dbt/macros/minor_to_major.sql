@@ -4,3 +4,10 @@
 {% macro minor_to_major(amount_minor, exponent) -%}
     round(cast({{ amount_minor }} as {{ dbt.type_numeric() }}) / power(cast(10 as {{ dbt.type_numeric() }}), {{ exponent }}), {{ exponent }})
 {%- endmacro %}
+
+{#- The pair of columns every money figure gets: `<name>` in major units and `<name>_minor` as an
+    exact bigint in minor units, from one minor-unit expression. -#}
+{% macro money_columns(amount_minor, name, exponent='currencies.exponent') -%}
+    {{ minor_to_major(amount_minor, exponent) }} as {{ name }},
+    cast({{ amount_minor }} as {{ dbt.type_bigint() }}) as {{ name }}_minor
+{%- endmacro %}

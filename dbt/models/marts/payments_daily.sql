@@ -39,6 +39,18 @@ currencies as (
 
 ),
 
+payment_intents as (
+
+    select * from {{ ref('stg_stripe__payment_intents') }}
+
+),
+
+disputes as (
+
+    select * from {{ ref('stg_stripe__disputes') }}
+
+),
+
 charges_by_day as (
 
     select
@@ -48,10 +60,45 @@ charges_by_day as (
         count(*) as charge_attempts,
         sum(case when status = 'succeeded' then 1 else 0 end) as charges_succeeded,
         sum(case when status = 'failed' then 1 else 0 end) as charges_failed,
-        sum(case when status = 'succeeded' and captured then amount_captured else 0 end) as gross_amount_minor
+        sum(case when status = 'succeeded' and captured then amount_captured else 0 end) as gross_amount_minor,
+        -- Transaction values: succeeded, captured charges; the median is the lower middle value, an
+        -- amount some charge really had, so it stays a whole minor-unit amount.
+        round(avg(case when status = 'succeeded' and captured then amount_captured end)) as avg_transaction_value_minor,
+        percentile_disc(0.5) within group (
+            order by case when status = 'succeeded' and captured then amount_captured end
+        ) as median_transaction_value_minor
 
     from charges
     group by 1, 2, 3
+
+),
+
+intents_by_day as (
+
+    select
+        {{ to_reporting_day('payment_intent_created_at') }} as day,
+        currency,
+        livemode,
+        count(*) as payment_intents,
+        sum(case when status = 'succeeded' then 1 else 0 end) as payment_intents_succeeded
+
+    from payment_intents
+    group by 1, 2, 3
+
+),
+
+dispute_spans as (
+
+    select
+        disputes.currency,
+        disputes.livemode,
+        disputes.amount,
+        {{ to_reporting_day('disputes.dispute_created_at') }} as opened_day,
+        {{ to_reporting_day('dispute_closures.closed_at') }} as closed_day
+
+    from disputes
+    left join dispute_closures
+        on disputes.dispute_id = dispute_closures.dispute_id
 
 ),
 
@@ -145,7 +192,11 @@ daily_minor as (
         coalesce(charges_by_day.gross_amount_minor, 0) as gross_amount_minor,
         coalesce(refunds_by_day.refunded_amount_minor, 0) as refunded_amount_minor,
         coalesce(dispute_losses_by_day.dispute_loss_amount_minor, 0) as dispute_loss_amount_minor,
-        coalesce(dispute_fees_by_day.dispute_fee_amount_minor, 0) as dispute_fee_amount_minor
+        coalesce(dispute_fees_by_day.dispute_fee_amount_minor, 0) as dispute_fee_amount_minor,
+        charges_by_day.avg_transaction_value_minor,
+        charges_by_day.median_transaction_value_minor,
+        intents_by_day.payment_intents,
+        intents_by_day.payment_intents_succeeded
 
     from series_days
     {%- for aggregate in daily_aggregates %}
@@ -154,6 +205,29 @@ daily_minor as (
         and series_days.currency = {{ aggregate }}.currency
         and series_days.livemode = {{ aggregate }}.livemode
     {%- endfor %}
+    left join intents_by_day
+        on series_days.day = intents_by_day.day
+        and series_days.currency = intents_by_day.currency
+        and series_days.livemode = intents_by_day.livemode
+
+),
+
+-- Disputes open at the end of the day: opened on or before it, not closed by then (inquiries included).
+open_dispute_exposure as (
+
+    select
+        series_days.day,
+        series_days.currency,
+        series_days.livemode,
+        sum(dispute_spans.amount) as open_dispute_exposure_minor
+
+    from series_days
+    inner join dispute_spans
+        on series_days.currency = dispute_spans.currency
+        and series_days.livemode = dispute_spans.livemode
+        and dispute_spans.opened_day <= series_days.day
+        and (dispute_spans.closed_day is null or dispute_spans.closed_day > series_days.day)
+    group by 1, 2, 3
 
 ),
 
@@ -179,10 +253,18 @@ select
     ) as attempt_success_rate,
     {%- for measure in ['gross', 'refunded', 'dispute_loss', 'net', 'dispute_fee'] %}
     {{ minor_to_major('with_net.' ~ measure ~ '_amount_minor', 'currencies.exponent') }} as {{ measure }}_amount,
-    cast(with_net.{{ measure }}_amount_minor as {{ dbt.type_bigint() }}) as {{ measure }}_amount_minor
-    {%- if not loop.last %},{% endif %}
+    cast(with_net.{{ measure }}_amount_minor as {{ dbt.type_bigint() }}) as {{ measure }}_amount_minor,
     {%- endfor %}
+    {{ safe_ratio('with_net.payment_intents_succeeded', 'with_net.payment_intents') }} as intent_success_rate,
+    {{ money_columns('with_net.avg_transaction_value_minor', 'avg_transaction_value') }},
+    {{ money_columns('with_net.median_transaction_value_minor', 'median_transaction_value') }},
+    {{ minor_to_major('coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0)', 'currencies.exponent') }} as open_dispute_exposure_amount,
+    cast(coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0) as {{ dbt.type_bigint() }}) as open_dispute_exposure_minor
 
 from with_net
 left join currencies
     on with_net.currency = currencies.currency
+left join open_dispute_exposure
+    on with_net.day = open_dispute_exposure.day
+    and with_net.currency = open_dispute_exposure.currency
+    and with_net.livemode = open_dispute_exposure.livemode

@@ -3,7 +3,12 @@ with
 
 charge_events as (
 
-    select * from {{ ref('base_stripe__charge_events') }}
+    select
+        *,
+        -- When the warehouse last received anything about the charge: the incremental watermark.
+        max(received_at) over (partition by charge_id) as state_updated_at
+
+    from {{ ref('base_stripe__charge_events') }}
 
 ),
 
@@ -33,6 +38,16 @@ select
     student_id,
     charge_created_at,
     event_id as latest_event_id,
-    event_created_at as latest_event_created_at
+    event_created_at as latest_event_created_at,
+    risk_level,
+    risk_score,
+    decline_code,
+    payment_method_id,
+    payment_method_type,
+    card_brand,
+    card_country,
+    card_funding,
+    card_fingerprint,
+    state_updated_at
 
 from latest

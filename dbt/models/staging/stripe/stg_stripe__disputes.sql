@@ -3,7 +3,11 @@ with
 
 dispute_events as (
 
-    select * from {{ ref('base_stripe__dispute_events') }}
+    select
+        *,
+        max(received_at) over (partition by dispute_id) as state_updated_at
+
+    from {{ ref('base_stripe__dispute_events') }}
 
 ),
 
@@ -32,6 +36,9 @@ select
     evidence_submission_count,
     dispute_created_at,
     event_id as latest_event_id,
-    event_created_at as latest_event_created_at
+    event_created_at as latest_event_created_at,
+    network,
+    is_inquiry,
+    state_updated_at
 
 from latest

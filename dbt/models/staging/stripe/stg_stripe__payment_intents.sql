@@ -3,7 +3,11 @@ with
 
 payment_intent_events as (
 
-    select * from {{ ref('base_stripe__payment_intent_events') }}
+    select
+        *,
+        max(received_at) over (partition by payment_intent_id) as state_updated_at
+
+    from {{ ref('base_stripe__payment_intent_events') }}
 
 ),
 
@@ -32,6 +36,7 @@ select
     student_id,
     payment_intent_created_at,
     event_id as latest_event_id,
-    event_created_at as latest_event_created_at
+    event_created_at as latest_event_created_at,
+    state_updated_at
 
 from latest

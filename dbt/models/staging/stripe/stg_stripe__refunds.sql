@@ -4,7 +4,11 @@ with
 
 refund_events as (
 
-    select * from {{ ref('base_stripe__refund_events') }}
+    select
+        *,
+        max(received_at) over (partition by refund_id) as state_updated_at
+
+    from {{ ref('base_stripe__refund_events') }}
 
 ),
 
@@ -27,6 +31,7 @@ select
     balance_transaction_id,
     refund_created_at,
     event_id as latest_event_id,
-    event_created_at as latest_event_created_at
+    event_created_at as latest_event_created_at,
+    state_updated_at
 
 from latest

@@ -31,6 +31,19 @@ charge_states as (
         data_object ->> 'failure_code' as failure_code,
         data_object -> 'outcome' ->> 'type' as outcome_type,
         data_object -> 'outcome' ->> 'reason' as outcome_reason,
+        data_object -> 'outcome' ->> 'risk_level' as risk_level,
+        cast(data_object -> 'outcome' ->> 'risk_score' as integer) as risk_score,
+        -- Stripe's decline code of an issuer decline is outcome.reason; other outcomes have none.
+        case
+            when data_object -> 'outcome' ->> 'type' = 'issuer_declined'
+                then data_object -> 'outcome' ->> 'reason'
+        end as decline_code,
+        data_object ->> 'payment_method' as payment_method_id,
+        data_object -> 'payment_method_details' ->> 'type' as payment_method_type,
+        lower(data_object -> 'payment_method_details' -> 'card' ->> 'brand') as card_brand,
+        upper(data_object -> 'payment_method_details' -> 'card' ->> 'country') as card_country,
+        data_object -> 'payment_method_details' -> 'card' ->> 'funding' as card_funding,
+        data_object -> 'payment_method_details' -> 'card' ->> 'fingerprint' as card_fingerprint,
         data_object ->> 'balance_transaction' as balance_transaction_id,
         data_object -> 'metadata' ->> 'purchase_transaction_id' as purchase_transaction_id,
         data_object -> 'metadata' ->> 'student_id' as student_id,

@@ -28,6 +28,16 @@ dispute_states as (
         cast(data_object ->> 'is_charge_refundable' as boolean) as is_charge_refundable,
         data_object -> 'payment_method_details' -> 'card' ->> 'case_type' as case_type,
         data_object -> 'payment_method_details' -> 'card' ->> 'network_reason_code' as network_reason_code,
+        lower(coalesce(
+            data_object -> 'payment_method_details' -> 'card' ->> 'network',
+            data_object -> 'payment_method_details' -> 'card' ->> 'brand'
+        )) as network,
+        -- Inquiries (Visa retrieval requests, pre-disputes) move no money; their statuses start with warning_.
+        coalesce(
+            data_object -> 'payment_method_details' -> 'card' ->> 'case_type' = 'inquiry'
+            or data_object ->> 'status' like 'warning\_%',
+            false
+        ) as is_inquiry,
         to_timestamp(cast(data_object -> 'evidence_details' ->> 'due_by' as bigint)) as evidence_due_by,
         cast(data_object -> 'evidence_details' ->> 'has_evidence' as boolean) as has_evidence,
         cast(data_object -> 'evidence_details' ->> 'past_due' as boolean) as is_past_due,

@@ -1,0 +1,5 @@
+{#- numerator / denominator as an exact numeric rounded to `digits`; null when the denominator is 0
+    or null (a rate of nothing is unknown, not 0). -#}
+{% macro safe_ratio(numerator, denominator, digits=4) -%}
+    round(cast({{ numerator }} as {{ dbt.type_numeric() }}) / nullif({{ denominator }}, 0), {{ digits }})
+{%- endmacro %}

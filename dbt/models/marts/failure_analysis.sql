@@ -1,0 +1,129 @@
+-- Failed attempts per day, currency and mode, broken down by failure code, decline code, card brand
+-- and card country: each value's share of the day's failures against its share over the 7 days
+-- before, flagged as a spike when it jumps. Only values with failures on the day get a row.
+{%- set dimensions = ['failure_code', 'decline_code', 'card_brand', 'card_country'] %}
+
+with
+
+failed_attempts as (
+
+    select * from {{ ref('fct_charges') }}
+    where status = 'failed'
+
+),
+
+by_value as (
+
+    {%- for dimension in dimensions %}
+    select
+        created_day as day,
+        currency,
+        livemode,
+        '{{ dimension }}' as dimension,
+        coalesce({{ dimension }}, '(none)') as dimension_value,
+        count(*) as failed_attempts
+
+    from failed_attempts
+    group by 1, 2, 3, 4, 5
+    {%- if not loop.last %}
+
+    union all
+    {% endif %}
+    {%- endfor %}
+
+),
+
+daily_totals as (
+
+    select
+        created_day as day,
+        currency,
+        livemode,
+        count(*) as failures_total
+
+    from failed_attempts
+    group by 1, 2, 3
+
+),
+
+-- The 7 days before each day with failures: failures of this value and of all values.
+trailing_week as (
+
+    select
+        by_value.day,
+        by_value.currency,
+        by_value.livemode,
+        by_value.dimension,
+        by_value.dimension_value,
+        (
+            select sum(earlier.failed_attempts)
+            from by_value as earlier
+            where earlier.currency = by_value.currency
+                and earlier.livemode = by_value.livemode
+                and earlier.dimension = by_value.dimension
+                and earlier.dimension_value = by_value.dimension_value
+                and earlier.day >= {{ dbt.dateadd('day', -7, 'by_value.day') }}
+                and earlier.day < by_value.day
+        ) as baseline_failed_attempts,
+        (
+            select sum(earlier_totals.failures_total)
+            from daily_totals as earlier_totals
+            where earlier_totals.currency = by_value.currency
+                and earlier_totals.livemode = by_value.livemode
+                and earlier_totals.day >= {{ dbt.dateadd('day', -7, 'by_value.day') }}
+                and earlier_totals.day < by_value.day
+        ) as baseline_failures_total
+
+    from by_value
+
+),
+
+shares as (
+
+    select
+        by_value.day,
+        by_value.currency,
+        by_value.livemode,
+        by_value.dimension,
+        by_value.dimension_value,
+        by_value.failed_attempts,
+        daily_totals.failures_total,
+        trailing_week.baseline_failed_attempts,
+        trailing_week.baseline_failures_total,
+        {{ safe_ratio('by_value.failed_attempts', 'daily_totals.failures_total') }} as share,
+        -- No failures at all in the window: no baseline (null), and no spike can be judged.
+        {{ safe_ratio('coalesce(trailing_week.baseline_failed_attempts, 0)', 'trailing_week.baseline_failures_total') }} as baseline_share
+
+    from by_value
+    inner join daily_totals
+        on by_value.day = daily_totals.day
+        and by_value.currency = daily_totals.currency
+        and by_value.livemode = daily_totals.livemode
+    inner join trailing_week
+        on by_value.day = trailing_week.day
+        and by_value.currency = trailing_week.currency
+        and by_value.livemode = trailing_week.livemode
+        and by_value.dimension = trailing_week.dimension
+        and by_value.dimension_value = trailing_week.dimension_value
+
+)
+
+select
+    cast(day as date) as day,
+    currency,
+    livemode,
+    dimension,
+    dimension_value,
+    cast(failed_attempts as {{ dbt.type_bigint() }}) as failed_attempts,
+    cast(failures_total as {{ dbt.type_bigint() }}) as failures_total,
+    share,
+    baseline_share,
+    -- Compared on the exact fractions (cross-multiplied), not on the rounded shares.
+    coalesce(
+        failed_attempts * baseline_failures_total
+            > {{ var('failure_spike_factor', 2.0) }} * coalesce(baseline_failed_attempts, 0) * failures_total
+        and failed_attempts >= {{ var('failure_spike_min_count', 3) }},
+        false
+    ) as is_spike
+
+from shares

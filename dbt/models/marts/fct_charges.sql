@@ -1,0 +1,79 @@
+-- One row per charge (payment attempt) in its latest state, with the card, Radar outcome and the
+-- platform purchase it pays. Incremental: only charges the warehouse heard about since the last
+-- build (minus the lookback) are re-read and merged on charge_id.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=payops_incremental_strategy(),
+        unique_key='charge_id',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "create index if not exists fct_charges_created_day on {{ this }} (created_day, currency, livemode)",
+            "create index if not exists fct_charges_customer on {{ this }} (customer_id, created_at)",
+            "create index if not exists fct_charges_purchase on {{ this }} (purchase_transaction_id)",
+        ],
+    )
+}}
+
+with
+
+charges as (
+
+    select * from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+),
+
+-- Charges without purchase metadata are matched to the app's purchase by payment intent.
+purchases_by_payment_intent as (
+
+    select
+        stripe_payment_intent_id as payment_intent_id,
+        min(purchase_transaction_id) as purchase_transaction_id,
+        min(student_id) as student_id
+
+    from {{ ref('stg_app__purchase_transactions') }}
+    where stripe_payment_intent_id is not null
+    group by stripe_payment_intent_id
+
+),
+
+currencies as (
+
+    select * from {{ ref('currencies') }}
+
+)
+
+select
+    charges.charge_id,
+    charges.payment_intent_id,
+    charges.customer_id,
+    coalesce(charges.student_id, purchases_by_payment_intent.student_id) as student_id,
+    coalesce(charges.purchase_transaction_id, purchases_by_payment_intent.purchase_transaction_id) as purchase_transaction_id,
+    charges.charge_created_at as created_at,
+    {{ to_reporting_day('charges.charge_created_at') }} as created_day,
+    charges.currency,
+    {{ minor_to_major('charges.amount', 'currencies.exponent') }} as amount,
+    cast(charges.amount as {{ dbt.type_bigint() }}) as amount_minor,
+    cast(coalesce(charges.amount_captured, 0) as {{ dbt.type_bigint() }}) as amount_captured_minor,
+    charges.status,
+    coalesce(charges.captured, false) as captured,
+    charges.failure_code,
+    charges.decline_code,
+    charges.outcome_type,
+    charges.risk_level,
+    charges.risk_score,
+    charges.card_brand,
+    charges.card_country,
+    charges.card_fingerprint,
+    {{ minor_to_major('coalesce(charges.amount_refunded, 0)', 'currencies.exponent') }} as amount_refunded,
+    cast(coalesce(charges.amount_refunded, 0) as {{ dbt.type_bigint() }}) as amount_refunded_minor,
+    coalesce(charges.disputed, false) as disputed,
+    charges.livemode,
+    charges.state_updated_at
+
+from charges
+left join purchases_by_payment_intent
+    on charges.payment_intent_id = purchases_by_payment_intent.payment_intent_id
+left join currencies
+    on charges.currency = currencies.currency

@@ -1,0 +1,101 @@
+-- One row per refund increment: a change of a captured charge's cumulative amount_refunded, dated
+-- when it happened (int_stripe__charge_refund_increments), with the refund object it matches. Money
+-- comes only from the charge's cumulative value, so refund.* and charge.refunded never count twice.
+-- Incremental: the increments of every charge heard about since the last build are recomputed whole
+-- (a late event can split or empty an increment); rows of a charge not rewritten by this build carry an
+-- older charge_updated_at than the charge now has, and the post-hook deletes them.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=payops_incremental_strategy(),
+        unique_key='refund_increment_id',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "delete from {{ this }} as refunds using {{ ref('stg_stripe__charges') }} as charges where refunds.charge_id = charges.charge_id and refunds.charge_updated_at < charges.state_updated_at",
+            "create index if not exists fct_refunds_refunded_day on {{ this }} (refunded_day, currency, livemode)",
+            "create index if not exists fct_refunds_charge on {{ this }} (charge_id)",
+        ],
+    )
+}}
+
+with
+
+changed_charges as (
+
+    select charge_id, state_updated_at as charge_updated_at
+    from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at', 'charge_updated_at') }}
+
+),
+
+increments as (
+
+    select
+        increments.*,
+        changed_charges.charge_updated_at,
+        -- The n-th increment of this size and direction on the charge matches the n-th refund of it.
+        row_number() over (
+            partition by increments.charge_id, increments.refunded_amount_minor
+            order by increments.refunded_at, increments.event_id
+        ) as match_rank
+
+    from {{ ref('int_stripe__charge_refund_increments') }} as increments
+    inner join changed_charges
+        on increments.charge_id = changed_charges.charge_id
+
+),
+
+-- A refund raises amount_refunded by its amount; a failed refund lowers it by the same amount again.
+refund_movements as (
+
+    select refund_id, charge_id, reason, status, amount as refunded_amount_minor, refund_created_at
+    from {{ ref('stg_stripe__refunds') }}
+
+    union all
+
+    select refund_id, charge_id, reason, status, -amount as refunded_amount_minor, refund_created_at
+    from {{ ref('stg_stripe__refunds') }}
+    where status = 'failed'
+
+),
+
+ranked_refund_movements as (
+
+    select
+        *,
+        row_number() over (
+            partition by charge_id, refunded_amount_minor
+            order by refund_created_at, refund_id
+        ) as match_rank
+
+    from refund_movements
+
+),
+
+currencies as (
+
+    select * from {{ ref('currencies') }}
+
+)
+
+select
+    increments.event_id as refund_increment_id,
+    increments.charge_id,
+    ranked_refund_movements.refund_id,
+    increments.refunded_at,
+    {{ to_reporting_day('increments.refunded_at') }} as refunded_day,
+    increments.currency,
+    cast(increments.refunded_amount_minor as {{ dbt.type_bigint() }}) as amount_minor,
+    {{ minor_to_major('increments.refunded_amount_minor', 'currencies.exponent') }} as amount,
+    ranked_refund_movements.reason,
+    ranked_refund_movements.status,
+    increments.livemode,
+    increments.charge_updated_at
+
+from increments
+left join ranked_refund_movements
+    on increments.charge_id = ranked_refund_movements.charge_id
+    and increments.refunded_amount_minor = ranked_refund_movements.refunded_amount_minor
+    and increments.match_rank = ranked_refund_movements.match_rank
+left join currencies
+    on increments.currency = currencies.currency

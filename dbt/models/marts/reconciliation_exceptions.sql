@@ -1,0 +1,218 @@
+-- Every disagreement between the app's purchases and Stripe, one row per (kind, purchase, charge).
+-- A purchase is compared with its charge: the app's stripe_charge_id, else its payment intent's
+-- latest charge, else the newest charge whose metadata names the purchase. Status mapping and the
+-- grace for in-flight purchases: docs/decisions.md.
+with
+
+purchases as (
+
+    select * from {{ ref('stg_app__purchase_transactions') }}
+
+),
+
+charges as (
+
+    select * from {{ ref('fct_charges') }}
+
+),
+
+payment_intents as (
+
+    select * from {{ ref('stg_stripe__payment_intents') }}
+
+),
+
+currencies as (
+
+    select * from {{ ref('currencies') }}
+
+),
+
+-- "Recent" is measured against the newest Stripe event, so the result depends on the data, not the clock.
+data_now as (
+
+    select max(event_created_at) as newest_event_at from {{ ref('stg_stripe__events') }}
+
+),
+
+newest_charge_by_purchase as (
+
+    select purchase_transaction_id, charge_id
+    from (
+        select
+            purchase_transaction_id,
+            charge_id,
+            row_number() over (partition by purchase_transaction_id order by created_at desc, charge_id desc) as recency_rank
+        from charges
+        where purchase_transaction_id is not null
+    ) as ranked
+    where recency_rank = 1
+
+),
+
+matched as (
+
+    select
+        purchases.*,
+        payment_intents.status as payment_intent_status,
+        payment_intents.payment_intent_id as stripe_payment_intent_found,
+        charges.charge_id as matched_charge_id,
+        charges.status as charge_status,
+        charges.captured,
+        charges.amount_minor as charge_amount_minor,
+        charges.amount_captured_minor,
+        charges.amount_refunded_minor,
+        charges.currency as charge_currency,
+        charges.created_at as charge_created_at
+
+    from purchases
+    left join payment_intents
+        on purchases.stripe_payment_intent_id = payment_intents.payment_intent_id
+    left join newest_charge_by_purchase
+        on purchases.purchase_transaction_id = newest_charge_by_purchase.purchase_transaction_id
+    left join charges
+        on charges.charge_id = coalesce(
+            purchases.stripe_charge_id, payment_intents.latest_charge_id, newest_charge_by_purchase.charge_id
+        )
+
+),
+
+-- What the app's payment_status should be, read from Stripe.
+compared as (
+
+    select
+        matched.*,
+        case
+            when charge_status = 'succeeded' and captured and amount_captured_minor > 0
+                and amount_refunded_minor >= amount_captured_minor then 'refunded'
+            when charge_status = 'succeeded' and captured then 'completed'
+            when charge_status = 'failed' and payment_intent_status = 'canceled' then 'cancelled'
+            when charge_status = 'failed' then 'failed'
+            when payment_intent_status = 'canceled' then 'cancelled'
+            when charge_status = 'succeeded' then 'processing'
+            else 'pending'
+        end as expected_app_status,
+        case
+            when matched_charge_id is null then 'payment_intent ' || coalesce(payment_intent_status, 'missing')
+            else concat_ws(' ',
+                charge_status,
+                case when captured then 'captured' else 'uncaptured' end,
+                case
+                    when amount_refunded_minor >= amount_captured_minor and amount_captured_minor > 0 then 'fully refunded'
+                    when amount_refunded_minor > 0 and captured then 'partially refunded'
+                end)
+        end as stripe_status_label,
+        matched.created_at >= {{ dbt.dateadd('hour', -1 * var('reconciliation_pending_grace_hours'), '(select newest_event_at from data_now)') }} as is_recent
+
+    from matched
+
+),
+
+exceptions as (
+
+    -- The app recorded a payment Stripe does not have.
+    select
+        'missing_in_stripe' as kind,
+        purchase_transaction_id,
+        stripe_charge_id as charge_id,
+        stripe_payment_intent_id as payment_intent_id,
+        payment_status as app_value,
+        cast(null as text) as stripe_value,
+        created_at as first_seen_at,
+        livemode
+
+    from compared
+    where matched_charge_id is null
+        and (
+            (stripe_payment_intent_id is not null and stripe_payment_intent_found is null)
+            or (stripe_charge_id is not null)
+            or (stripe_payment_intent_id is null and payment_status in ('completed', 'refunded', 'failed'))
+        )
+
+    union all
+
+    select
+        'status_mismatch',
+        purchase_transaction_id,
+        matched_charge_id,
+        stripe_payment_intent_id,
+        payment_status,
+        stripe_status_label,
+        greatest(created_at, charge_created_at),
+        livemode
+
+    from compared
+    where (matched_charge_id is not null or stripe_payment_intent_found is not null)
+        and payment_status <> expected_app_status
+        -- In flight on either side, and recent: not (yet) an exception.
+        and not (
+            is_recent
+            and (payment_status in ('pending', 'processing') or expected_app_status in ('pending', 'processing'))
+        )
+
+    union all
+
+    select
+        'currency_mismatch',
+        purchase_transaction_id,
+        matched_charge_id,
+        stripe_payment_intent_id,
+        currency,
+        charge_currency,
+        greatest(created_at, charge_created_at),
+        livemode
+
+    from compared
+    where matched_charge_id is not null and currency <> charge_currency
+
+    union all
+
+    -- The app's amount is in major units: amount x 10^exponent must be the charge's amount_minor.
+    select
+        'amount_mismatch',
+        compared.purchase_transaction_id,
+        compared.matched_charge_id,
+        compared.stripe_payment_intent_id,
+        cast(compared.amount as text),
+        cast({{ minor_to_major('compared.charge_amount_minor', 'currencies.exponent') }} as text),
+        greatest(compared.created_at, compared.charge_created_at),
+        compared.livemode
+
+    from compared
+    inner join currencies
+        on compared.currency = currencies.currency
+    where compared.matched_charge_id is not null
+        and compared.currency = compared.charge_currency
+        and compared.amount * power(10, currencies.exponent) <> compared.charge_amount_minor
+
+    union all
+
+    -- Stripe charged for something the app has no purchase of.
+    select
+        'missing_in_app',
+        charges.purchase_transaction_id,
+        charges.charge_id,
+        charges.payment_intent_id,
+        cast(null as text),
+        concat_ws(' ', charges.status, charges.currency, cast(charges.amount as text)),
+        charges.created_at,
+        charges.livemode
+
+    from charges
+    left join purchases
+        on charges.purchase_transaction_id = purchases.purchase_transaction_id
+    where purchases.purchase_transaction_id is null
+
+)
+
+select
+    kind,
+    purchase_transaction_id,
+    charge_id,
+    payment_intent_id,
+    app_value,
+    stripe_value,
+    first_seen_at,
+    livemode
+
+from exceptions

