@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from tqdm import tqdm
 
+from demo.app_tables import AppTables, DiscardedTables
 from demo.catalog import PACKAGE_WEIGHTS, PACKAGES, Package, packages_in
 from demo.delivery import ArrivalOrder, open_sink
 from demo.ids import StripeIds
@@ -32,7 +33,6 @@ from demo.lifecycle import Deliver, Outcome, Purchase, PurchaseLifecycle, World,
 from demo.money import to_major, to_minor
 from demo.people import DAY, Family, Student, families, new_card
 from demo.plans import FORCED_FAMILIES, Forced, Plan, random_plan
-from demo.app_tables import AppTables, DiscardedTables
 from payops.db import app_engine
 from payops.settings import Settings
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,15 +16,18 @@ from typing import Any
 
 import click
 
-from payops.cli_support import CONTEXT_SETTINGS, current_settings, friendly_errors
-from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.cli_stripe_sync import stripe_events_command
+from payops.cli_support import CONTEXT_SETTINGS, current_settings, friendly_errors
 from payops.cli_webhooks import webhooks
+from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
+from payops.settings import Settings
 
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGSTER_PORT = 3000
 STREAMLIT_PORT = 8501
+WEBHOOK_PORT = 8765
+DEMO_SECRET_FILE = "demo-webhook-secret"
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -177,29 +181,43 @@ def refresh() -> None:
 @main.command()
 @click.option("--dagster-port", default=DAGSTER_PORT, show_default=True)
 @click.option("--streamlit-port", default=STREAMLIT_PORT, show_default=True)
+@click.option("--webhook-port", default=WEBHOOK_PORT, show_default=True,
+              help="The Stripe webhook receiver's port; it runs when STRIPE_WEBHOOK_SECRET is set.")
 @friendly_errors
-def serve(dagster_port: int, streamlit_port: int) -> None:
-    """Serve the Dagster UI (with its schedules) and the Streamlit app until Ctrl-C."""
+def serve(dagster_port: int, streamlit_port: int, webhook_port: int) -> None:
+    """Serve the Dagster UI, Streamlit and the webhook receiver until Ctrl-C.
+
+    Dagster runs its schedules and sensors too. The receiver runs when STRIPE_WEBHOOK_SECRET is set.
+    """
     from dagster_project.environment import parse_dbt_project, prepare
 
     s = current_settings()
     ready_engine(s)
     prepare(s)
     parse_dbt_project()
-    commands = {
-        "dagster": [str(BIN / "dagster"), "dev", "-m", "dagster_project.definitions",
-                    "-h", "127.0.0.1", "-p", str(dagster_port)],
-        "streamlit": [str(BIN / "streamlit"), "run", str(REPO_ROOT / "streamlit_app" / "app.py"),
-                      "--server.headless", "true", "--server.port", str(streamlit_port),
-                      "--browser.gatherUsageStats", "false"],
+    services = {
+        "Dagster UI": (f"http://127.0.0.1:{dagster_port}",
+                       [str(BIN / "dagster"), "dev", "-m", "dagster_project.definitions",
+                        "-h", "127.0.0.1", "-p", str(dagster_port)]),
+        "Streamlit": (f"http://127.0.0.1:{streamlit_port}",
+                      [str(BIN / "streamlit"), "run", str(REPO_ROOT / "streamlit_app" / "app.py"),
+                       "--server.headless", "true", "--server.port", str(streamlit_port),
+                       "--browser.gatherUsageStats", "false"]),
     }
+    if s.stripe_webhook_secrets:
+        services["Webhooks"] = (f"http://127.0.0.1:{webhook_port}/webhooks/stripe",
+                                [str(BIN / "payops"), "webhooks", "serve", "--port", str(webhook_port)])
+    else:
+        click.echo("The webhook receiver is not started: set STRIPE_WEBHOOK_SECRET to run it.")
     # dagster-dbt looks for `dbt` on PATH under `dagster dev`; the venv's bin holds it.
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     # Own sessions, so Ctrl-C reaches only us and we stop the children in order.
     processes = {name: subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True)
-                 for name, cmd in commands.items()}
-    click.echo(f"\nDagster UI:  http://127.0.0.1:{dagster_port}\nStreamlit:   http://127.0.0.1:{streamlit_port}\n"
-               "Ctrl-C stops both.")
+                 for name, (_, cmd) in services.items()}
+    click.echo("")
+    for name, (address, _) in services.items():
+        click.echo(f"{name + ':':12} {address}")
+    click.echo("Ctrl-C stops them all.")
     try:
         while all(p.poll() is None for p in processes.values()):
             time.sleep(0.5)
@@ -223,6 +241,15 @@ def _stop_all(processes: Any) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def _demo_webhook_secret(s: Settings) -> str:
+    """A per-installation secret for the demo receiver, kept out of the terminal and the logs."""
+    path = s.home / DEMO_SECRET_FILE
+    if not path.exists():
+        path.write_text(f"whsec_{secrets.token_hex(24)}")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 @main.command()
 @click.option("--days", default=90, show_default=True)
 @click.option("--students", default=500, show_default=True)
@@ -241,6 +268,10 @@ def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
         ctx.invoke(demo_data, days=days, students=students, seed=seed, end=None, fmt="jsonl", out=None, no_app=False)
         ctx.invoke(refresh)
         marker.write_text(f"days={days} students={students} seed={seed} generated={date.today()}\n")
+    if not s.stripe_webhook_secrets:
+        os.environ["STRIPE_WEBHOOK_SECRET"] = _demo_webhook_secret(s)
+        click.echo(f"The demo receiver signs with the secret in {s.home / DEMO_SECRET_FILE}; send it events with\n"
+                   f"  STRIPE_WEBHOOK_SECRET=$(cat {s.home / DEMO_SECRET_FILE}) payops webhooks send FILE.jsonl")
     try:
         ctx.invoke(serve)
     finally:

@@ -12,7 +12,6 @@ from sqlalchemy.engine import URL, make_url
 
 from payops.settings import Settings
 
-
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SCHEMAS = ("raw", "ops", "analytics")
 

@@ -1,8 +1,8 @@
 """payops dashboard: `streamlit run streamlit_app/app.py`. Routes to the pages and frames them with the sidebar."""
 
+import data
 import streamlit as st
 
-import data
 from payops.settings import SettingsError
 
 st.set_page_config(page_title="payops", page_icon=":material/payments:", layout="wide")

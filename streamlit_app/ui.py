@@ -9,10 +9,10 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import altair as alt
+import data
 import pandas as pd
 import streamlit as st
 
-import data
 from payops.db import WarehouseUnavailable
 
 FALLBACK_EXPONENT = 2

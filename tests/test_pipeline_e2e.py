@@ -12,7 +12,6 @@ import dagster as dg
 import orjson
 import pytest
 import sqlalchemy as sa
-
 from conftest import END, TIMEZONE
 from oracle import Figures, expected_payments_daily, read_events
 

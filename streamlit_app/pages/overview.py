@@ -1,8 +1,7 @@
 """Overview: per-currency payment KPIs and the daily revenue trend for one mode and a range of days."""
 
-import streamlit as st
-
 import data
+import streamlit as st
 import ui
 
 settings = data.current_settings()

@@ -2,8 +2,8 @@
 
 
 import os
-from datetime import timedelta
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
