@@ -226,7 +226,7 @@ def extract_tsv(files: list[Path], out: Path) -> int:
                     if not raw.strip():
                         continue
                     event_id, event_type, api_version, livemode, created, object_type, object_id, _ = parse_event(raw)
-                    created_at = datetime.fromtimestamp(created, UTC).isoformat()
+                    created_at = created.isoformat()
                     fields = [copy_text(v) for v in (event_id, event_type, api_version, livemode, created_at,
                                                      object_type, object_id)]
                     # JSON Lines never hold a raw tab or newline; backslashes are the only thing to escape.

@@ -1,8 +1,9 @@
 """Replay Stripe event JSON (single events, Stripe list pages, or JSON Lines) into raw.stripe_events.
 
-The event id is the primary key, so loading the same events again changes nothing. Rows stream through
-a temporary table with COPY and are merged with `ON CONFLICT DO NOTHING`: memory stays flat whatever
-the input size, and duplicates (in the input or already stored) are counted rather than failing the load.
+The event id is the primary key, so loading the same events again changes nothing. Events are written with
+COPY in batches of bounded size, so memory stays flat whatever the input size, and duplicates (in the input
+or already stored) are counted rather than failing the load. Every new event enters the webhook event log
+as `received`, whatever its source, so processing sees it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from tqdm import tqdm
 
@@ -20,24 +23,11 @@ log = logging.getLogger(__name__)
 
 EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson")
-FLUSH_EVERY_ROWS = 50_000
-STAGE_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created", "object_type", "object_id", "payload")
-
-
-# New events enter the webhook event log as `received`, whatever their source, so processing sees them.
-MERGE_STAGE = """
-with stored as (
-    insert into raw.stripe_events
-        (event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload, source)
-    select distinct on (event_id)
-        event_id, event_type, api_version, livemode, to_timestamp(created), object_type, object_id, payload::jsonb, %s
-    from stripe_events_stage
-    order by event_id
-    on conflict (event_id) do nothing
-    returning event_id, received_at
-)
-insert into ops.webhook_event_log (event_id, received_at) select event_id, received_at from stored
-"""
+# A batch is held in memory (about 2 KB an event), so its size bounds the loader's memory.
+FLUSH_EVERY_ROWS = 20_000
+MAX_WRITE_ATTEMPTS = 3
+EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_at", "object_type", "object_id",
+                 "payload")
 
 
 class InputNotFound(FileNotFoundError):
@@ -95,7 +85,8 @@ def event_row(event: object) -> tuple:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         raise MalformedEvent(f"{event_id}: data.object is missing")
-    return (event_id, event_type, event.get("api_version"), livemode, created, obj.get("object"), obj.get("id"))
+    return (event_id, event_type, event.get("api_version"), livemode, datetime.fromtimestamp(created, UTC),
+            obj.get("object"), obj.get("id"))
 
 
 def parse_event(raw: bytes) -> tuple:
@@ -144,53 +135,61 @@ def read_file(path: Path) -> Iterator[tuple[str, bytes]]:
         yield f"{path}:1", body
 
 
-class _Stage:
-    """A temporary COPY target merged into raw.stripe_events in batches, one transaction each."""
+class _Batches:
+    """Events collected in memory and written in batches, one transaction each.
+
+    Each batch skips the ids already stored, then COPYs straight into raw.stripe_events and the webhook
+    event log: no staging table, so the server parses each payload once, as a plain COPY would. A writer
+    that stores one of the ids in between (the webhook receiver) makes the COPY fail on the primary key;
+    the batch is then rolled back and written again, knowing that id.
+    """
 
     def __init__(self, engine: sa.Engine, source: str):
         self.engine = engine
         self.source = source
+        self.rows: dict[str, tuple] = {}
         self.pending = 0
 
-    def __enter__(self) -> _Stage:
+    def __enter__(self) -> _Batches:
         self.conn = self.engine.raw_connection()
         self.driver = self.conn.driver_connection
-        self.driver.execute(
-            "create temporary table if not exists stripe_events_stage ("
-            " event_id text, event_type text, api_version text, livemode boolean, created bigint,"
-            " object_type text, object_id text, payload text) on commit delete rows"
-        )
-        self.driver.commit()
-        self.cursor = self.driver.cursor()
-        self.copy_cm = None
         return self
 
     def write(self, row: tuple) -> None:
-        if self.copy_cm is None:
-            self.copy_cm = self.cursor.copy(f"copy stripe_events_stage ({', '.join(STAGE_COLUMNS)}) from stdin")
-            self.copy = self.copy_cm.__enter__()
-        self.copy.write_row(row)
+        self.rows.setdefault(row[0], row)  # a duplicate within the batch keeps the first delivery
         self.pending += 1
 
-    def _end_copy(self, exc: BaseException | None = None) -> None:
-        if self.copy_cm is not None:
-            copy_cm, self.copy_cm = self.copy_cm, None
-            copy_cm.__exit__(type(exc) if exc else None, exc, None)
-
     def flush(self) -> tuple[int, int]:
-        """Merge what is staged; returns (loaded, duplicates)."""
-        if not self.pending:
-            return 0, 0
-        self._end_copy()
-        staged = self.pending
-        loaded = self.cursor.execute(MERGE_STAGE, (self.source,)).rowcount
-        self.driver.commit()  # also empties the stage (on commit delete rows)
-        self.pending = 0
-        return loaded, staged - loaded
+        """Store the batch; returns (loaded, duplicates)."""
+        pending, self.pending = self.pending, 0
+        rows, self.rows = self.rows, {}
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            try:
+                loaded = self._write_new(rows)
+                self.driver.commit()
+                return loaded, pending - loaded
+            except psycopg.errors.UniqueViolation:
+                self.driver.rollback()
+        raise RuntimeError(f"{len(rows)} events kept colliding with concurrent writers; load them again")
+
+    def _write_new(self, rows: dict[str, tuple]) -> int:
+        cursor = self.driver.cursor()
+        stored = cursor.execute(
+            "select event_id from raw.stripe_events where event_id = any(%s)", (list(rows),)
+        ).fetchall()
+        for (event_id,) in stored:
+            del rows[event_id]
+        with cursor.copy(f"copy raw.stripe_events ({', '.join(EVENT_COLUMNS)}, source) from stdin") as copy:
+            for row in rows.values():
+                copy.write_row((*row, self.source))
+        # received_at defaults to now(), the transaction's start: the same instant in both tables.
+        with cursor.copy("copy ops.webhook_event_log (event_id) from stdin") as copy:
+            for event_id in rows:
+                copy.write_row((event_id,))
+        return len(rows)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self._end_copy(exc)
             self.driver.rollback()  # nothing unflushed is kept: a re-run loads it, duplicates aside
         finally:
             self.conn.close()
@@ -226,7 +225,7 @@ def replay(
     total = LoadResult()
     bar = tqdm(total=sum(f.stat().st_size for f in files), unit="B", unit_scale=True, desc="replay",
                disable=not progress, mininterval=0.5)
-    with bar, _Stage(engine, source) as stage:
+    with bar, _Batches(engine, source) as stage:
         for path in files:
             result = _replay_file(stage, path, bar)
             total.add(result)
@@ -242,19 +241,19 @@ def load_events(engine: sa.Engine, raw_events: Iterable[tuple[str, bytes]], *, s
 
     Everything is committed when this returns, so a caller may then move a sync cursor past these events.
     """
-    with _Stage(engine, source) as stage:
+    with _Batches(engine, source) as stage:
         result = _load(stage, raw_events, tqdm(disable=True))
     _record_rejections(engine, source, result.rejections)
     return result
 
 
-def _replay_file(stage: _Stage, path: Path, bar: tqdm) -> LoadResult:
+def _replay_file(stage: _Batches, path: Path, bar: tqdm) -> LoadResult:
     result = _load(stage, read_file(path), bar)
     result.files = 1
     return result
 
 
-def _load(stage: _Stage, raw_events: Iterable[tuple[str, bytes]], bar: tqdm) -> LoadResult:
+def _load(stage: _Batches, raw_events: Iterable[tuple[str, bytes]], bar: tqdm) -> LoadResult:
     result = LoadResult()
     consumed = 0
     for location, raw in raw_events:

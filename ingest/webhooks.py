@@ -48,7 +48,7 @@ with stored as (
     insert into raw.stripe_events
         (event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload,
          received_at, source, raw_body, headers)
-    values (%s, %s, %s, %s, to_timestamp(%s), %s, %s, %s::jsonb, %s, 'webhook', %s, %s::jsonb)
+    values (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, 'webhook', %s, %s::jsonb)
     on conflict (event_id) do nothing
     returning event_id, received_at
 )
@@ -73,7 +73,7 @@ class WarehouseDown(Exception):
 @dataclass(frozen=True)
 class Delivery:
     row: tuple
-    """parse_event's columns: event_id, event_type, api_version, livemode, created, object_type, object_id, body."""
+    """parse_event's columns: event_id, event_type, api_version, livemode, created_at, object_type, object_id, body."""
     headers_json: str
     received_at: datetime
 
