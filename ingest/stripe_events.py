@@ -9,6 +9,8 @@ as `received`, whatever its source, so processing sees it.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,8 +25,8 @@ log = logging.getLogger(__name__)
 
 EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson")
-# A batch is held in memory (about 2 KB an event), so its size bounds the loader's memory.
-FLUSH_EVERY_ROWS = 20_000
+# Batches are held in memory (about 2 KB an event, three batches at most), so their size bounds memory.
+FLUSH_EVERY_ROWS = 10_000
 MAX_WRITE_ATTEMPTS = 3
 EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_at", "object_type", "object_id",
                  "payload")
@@ -136,12 +138,13 @@ def read_file(path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 class _Batches:
-    """Events collected in memory and written in batches, one transaction each.
+    """Events collected in memory and stored in batches by a writer thread, one transaction each.
 
     Each batch skips the ids already stored, then COPYs straight into raw.stripe_events and the webhook
-    event log: no staging table, so the server parses each payload once, as a plain COPY would. A writer
-    that stores one of the ids in between (the webhook receiver) makes the COPY fail on the primary key;
-    the batch is then rolled back and written again, knowing that id.
+    event log: no staging table, so the server parses each payload once, as a plain COPY would. The writer
+    thread lets Postgres store one batch while this thread parses the next. A writer that stores one of the
+    ids in between (the webhook receiver) makes the COPY fail on the primary key; the batch is then rolled
+    back and written again, knowing that id.
     """
 
     def __init__(self, engine: sa.Engine, source: str):
@@ -149,30 +152,63 @@ class _Batches:
         self.source = source
         self.rows: dict[str, tuple] = {}
         self.pending = 0
+        # One batch queued while one is written bounds memory at about three batches.
+        self.queue: queue.Queue[tuple[dict[str, tuple], int] | None] = queue.Queue(maxsize=1)
+        self.stored = self.duplicates = 0
+        self.error: BaseException | None = None
 
     def __enter__(self) -> _Batches:
         self.conn = self.engine.raw_connection()
         self.driver = self.conn.driver_connection
+        self.writer = threading.Thread(target=self._write_batches, name="replay-writer", daemon=True)
+        self.writer.start()
         return self
 
     def write(self, row: tuple) -> None:
         self.rows.setdefault(row[0], row)  # a duplicate within the batch keeps the first delivery
         self.pending += 1
 
-    def flush(self) -> tuple[int, int]:
-        """Store the batch; returns (loaded, duplicates)."""
-        pending, self.pending = self.pending, 0
-        rows, self.rows = self.rows, {}
+    def flush(self) -> None:
+        """Hand the batch to the writer; waits only while the writer is still busy with the one before."""
+        if self.pending:
+            self.queue.put((self.rows, self.pending))
+            self.rows, self.pending = {}, 0
+
+    def drain(self) -> tuple[int, int]:
+        """Store everything handed over so far; returns (loaded, duplicates) since the last drain."""
+        self.flush()
+        self.queue.join()
+        if self.error is not None:
+            raise self.error
+        counts = self.stored, self.duplicates
+        self.stored = self.duplicates = 0
+        return counts
+
+    def _write_batches(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            rows, pending = batch
+            try:
+                if self.error is None:
+                    loaded = self._store(rows)
+                    self.stored += loaded
+                    self.duplicates += pending - loaded
+            except BaseException as exc:  # handed to the parsing thread at its next drain
+                self.error = exc
+            finally:
+                self.queue.task_done()
+        self.queue.task_done()
+
+    def _store(self, rows: dict[str, tuple]) -> int:
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                loaded = self._write_new(rows)
+                loaded = self._copy_new(rows)
                 self.driver.commit()
-                return loaded, pending - loaded
+                return loaded
             except psycopg.errors.UniqueViolation:
                 self.driver.rollback()
         raise RuntimeError(f"{len(rows)} events kept colliding with concurrent writers; load them again")
 
-    def _write_new(self, rows: dict[str, tuple]) -> int:
+    def _copy_new(self, rows: dict[str, tuple]) -> int:
         cursor = self.driver.cursor()
         stored = cursor.execute(
             "select event_id from raw.stripe_events where event_id = any(%s)", (list(rows),)
@@ -190,6 +226,8 @@ class _Batches:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
+            self.queue.put(None)
+            self.writer.join()
             self.driver.rollback()  # nothing unflushed is kept: a re-run loads it, duplicates aside
         finally:
             self.conn.close()
@@ -265,17 +303,12 @@ def _load(stage: _Batches, raw_events: Iterable[tuple[str, bytes]], bar: tqdm) -
             result.rejections.append(Rejection(location, str(exc)))
             log.warning("rejected %s: %s", location, exc)
         if stage.pending >= FLUSH_EVERY_ROWS:
-            _count(result, stage.flush())
+            stage.flush()
             bar.update(consumed)
             consumed = 0
-    _count(result, stage.flush())
+    result.loaded, result.duplicates = stage.drain()
     bar.update(consumed)
     return result
-
-
-def _count(result: LoadResult, merged: tuple[int, int]) -> None:
-    result.loaded += merged[0]
-    result.duplicates += merged[1]
 
 
 def _file_key(path: Path) -> tuple[str, int, int]:
