@@ -21,8 +21,11 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+# Heavy (1M events each, several GB of temporary data): kept out of `make test`. Results: docs/benchmarks.md.
 bench: $(INSTALLED)
 	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/marts_bench.py
 
 clean:
 	rm -rf $(VENV) .payops dbt/target dbt/logs
