@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import payops.db
+from ingest.processing import process_pending
 from payops.settings import Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -69,7 +70,7 @@ def refund(refund_id, *, charge_id, amount, created, status="succeeded"):
     }
 
 
-def balance_transaction(txn_id, *, amount, fee, created, category):
+def balance_transaction(txn_id, *, dispute_id, amount, fee, created, category):
     return {
         "id": txn_id,
         "object": "balance_transaction",
@@ -79,6 +80,7 @@ def balance_transaction(txn_id, *, amount, fee, created, category):
         "currency": "usd",
         "created": created,
         "reporting_category": category,
+        "source": dispute_id,
         "type": "adjustment",
     }
 
@@ -120,9 +122,9 @@ def event(event_id, event_type, created, obj, previous_attributes=None):
     }
 
 
-withdrawn = balance_transaction("txn_withdrawn", amount=-4000, fee=1500, created=at(3, 9), category="dispute")
-withdrawn_won = balance_transaction("txn_withdrawn_won", amount=-1000, fee=1500, created=at(2, 15), category="dispute")
-reinstated = balance_transaction("txn_reinstated", amount=1000, fee=-1500, created=at(4, 15), category="dispute_reversal")
+withdrawn = balance_transaction("txn_withdrawn", dispute_id="dp_lost", amount=-4000, fee=1500, created=at(3, 9), category="dispute")
+withdrawn_won = balance_transaction("txn_withdrawn_won", dispute_id="dp_won", amount=-1000, fee=1500, created=at(2, 15), category="dispute")
+reinstated = balance_transaction("txn_reinstated", dispute_id="dp_won", amount=1000, fee=-1500, created=at(4, 15), category="dispute_reversal")
 
 # Listed in ARRIVAL order, which deliberately disagrees with `created` in places.
 EVENTS = [
@@ -219,6 +221,7 @@ def dbt(env: dict[str, str], home: Path, *args: str) -> None:
 
 
 def insert_events(eng: sa.Engine, events: list[dict]) -> None:
+    """Store the events as ingest does, then process them into the state tables dbt's staging reads."""
     arrival = datetime(2026, 3, 10, tzinfo=UTC)
     with eng.begin() as conn:
         for position, evt in enumerate(events):
@@ -237,6 +240,10 @@ def insert_events(eng: sa.Engine, events: list[dict]) -> None:
                     "received_at": arrival + timedelta(seconds=position),
                 },
             )
+            conn.execute(sa.text("insert into ops.webhook_event_log (event_id, received_at) values (:event_id, :received_at)"),
+                         {"event_id": evt["id"], "received_at": arrival + timedelta(seconds=position)})
+    result = process_pending(eng)
+    assert result.processed == len(events) and not result.failed, result.summary()
 
 
 def test_dbt_builds_on_empty_raw_then_on_edge_cases(warehouse):

@@ -25,3 +25,17 @@
     true
     {%- endif -%}
 {%- endmacro %}
+
+{#- For models of immutable rows (a Stripe event never changes): true for rows whose `key_expression` is
+    not yet in this model, so an append adds each row once however often the lookback re-reads it.
+    Everything on a full build. -#}
+{% macro not_yet_in_this(key_expression, this_key_column) -%}
+    {%- if is_incremental() -%}
+    not exists (
+        select 1 from {{ this }} as already_built
+        where already_built.{{ this_key_column }} = {{ key_expression }}
+    )
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}

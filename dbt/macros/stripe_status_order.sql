@@ -1,6 +1,7 @@
-{#- Each Stripe object's statuses in the order of its life, statuses of equal rank grouped.
-    Events carry `created` at 1-second resolution, so two states of one object can tie; the later
-    status in life then wins. Final states outrank open ones; the last group holds the final states. -#}
+{#- Each Stripe object's statuses in the order of its life, statuses of equal rank grouped; the last
+    group holds the final states. ingest/processing.py ranks states of one object by this order (its
+    STATUS_ORDER, which a test keeps equal to this) when two events share a `created` second; dbt only
+    needs the final states. -#}
 {% macro stripe_status_order(object_type) %}
     {% set orders = {
         'charge': [['pending'], ['failed'], ['succeeded']],
@@ -17,16 +18,6 @@
     } %}
     {{ return(orders[object_type]) }}
 {% endmacro %}
-
-{% macro stripe_status_rank(status_column, object_type) -%}
-    case {{ status_column }}
-    {%- for statuses in stripe_status_order(object_type) %}
-        {%- set rank = loop.index %}
-        {%- for status in statuses %} when '{{ status }}' then {{ rank }}{% endfor %}
-    {%- endfor %}
-        else 0
-    end
-{%- endmacro %}
 
 {% macro stripe_is_final_status(status_column, object_type) -%}
     coalesce({{ status_column }} in ('{{ stripe_status_order(object_type)[-1] | join("', '") }}'), false)

@@ -3,38 +3,72 @@
 -- previous event in `created` order (ties: smaller cumulative value first). Duplicates and late
 -- deliveries therefore cannot double count, and a failed refund lowering amount_refunded gives a
 -- negative increment on its own day. refund.* events describe the same money and are not used.
+-- Incremental: every charge with a new event or a new state since the last build (minus the lookback)
+-- is recomputed whole (a late event can split or cancel an increment), replacing its rows.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='charge_id',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['charge_id']},
+            {'columns': ['charge_updated_at']},
+        ],
+    )
+}}
+
 with
 
-charge_events as (
+{% if is_incremental() %}
+changed_charges as (
 
-    select * from {{ ref('base_stripe__charge_events') }}
+    select charge_id from {{ ref('base_stripe__charge_events') }}
+    where {{ changed_since_last_build('received_at', 'charge_updated_at') }}
+
+    union
+
+    select charge_id from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at', 'charge_updated_at') }}
 
 ),
+{% endif %}
 
 -- Releasing an uncaptured authorization also sets amount_refunded, without any money moving.
 captured_charges as (
 
-    select charge_id, currency, livemode
+    select charge_id, currency, livemode, state_updated_at
     from {{ ref('stg_stripe__charges') }}
     where captured
+    {%- if is_incremental() %}
+        and charge_id in (select charge_id from changed_charges)
+    {%- endif %}
+
+),
+
+charge_events as (
+
+    select charge_events.*
+    from {{ ref('base_stripe__charge_events') }} as charge_events
+    inner join captured_charges
+        on charge_events.charge_id = captured_charges.charge_id
 
 ),
 
 increments as (
 
     select
-        charge_events.charge_id,
-        charge_events.event_id,
-        charge_events.event_created_at,
-        charge_events.amount_refunded as cumulative_amount_refunded,
-        charge_events.amount_refunded - lag(charge_events.amount_refunded, 1, 0) over (
-            partition by charge_events.charge_id
-            order by charge_events.event_created_at, charge_events.amount_refunded, charge_events.event_id
-        ) as refunded_amount_minor
+        charge_id,
+        event_id,
+        event_created_at,
+        amount_refunded as cumulative_amount_refunded,
+        amount_refunded - lag(amount_refunded, 1, 0) over (
+            partition by charge_id
+            order by event_created_at, amount_refunded, event_id
+        ) as refunded_amount_minor,
+        max(received_at) over (partition by charge_id) as events_received_at
 
     from charge_events
-    inner join captured_charges
-        on charge_events.charge_id = captured_charges.charge_id
 
 )
 
@@ -45,7 +79,9 @@ select
     captured_charges.livemode,
     increments.event_created_at as refunded_at,
     increments.refunded_amount_minor,
-    increments.cumulative_amount_refunded
+    increments.cumulative_amount_refunded,
+    -- When the warehouse last heard about the charge (a new event or a new state): the watermark.
+    greatest(increments.events_received_at, captured_charges.state_updated_at) as charge_updated_at
 
 from increments
 inner join captured_charges

@@ -46,8 +46,9 @@ daily_totals as (
 
 ),
 
--- The 7 days before each day with failures: failures of this value and of all values.
-trailing_week as (
+-- The 7 days before each day with failures: failures of this value and of all values (joins on the
+-- window, not a subquery per row, which made the build quadratic in the number of values).
+baseline_values as (
 
     select
         by_value.day,
@@ -55,26 +56,49 @@ trailing_week as (
         by_value.livemode,
         by_value.dimension,
         by_value.dimension_value,
-        (
-            select sum(earlier.failed_attempts)
-            from by_value as earlier
-            where earlier.currency = by_value.currency
-                and earlier.livemode = by_value.livemode
-                and earlier.dimension = by_value.dimension
-                and earlier.dimension_value = by_value.dimension_value
-                and earlier.day >= {{ dbt.dateadd('day', -7, 'by_value.day') }}
-                and earlier.day < by_value.day
-        ) as baseline_failed_attempts,
-        (
-            select sum(earlier_totals.failures_total)
-            from daily_totals as earlier_totals
-            where earlier_totals.currency = by_value.currency
-                and earlier_totals.livemode = by_value.livemode
-                and earlier_totals.day >= {{ dbt.dateadd('day', -7, 'by_value.day') }}
-                and earlier_totals.day < by_value.day
-        ) as baseline_failures_total
+        sum(earlier.failed_attempts) as baseline_failed_attempts
 
     from by_value
+    left join by_value as earlier
+        on earlier.currency = by_value.currency
+        and earlier.livemode = by_value.livemode
+        and earlier.dimension = by_value.dimension
+        and earlier.dimension_value = by_value.dimension_value
+        and earlier.day >= {{ dbt.dateadd('day', -7, 'by_value.day') }}
+        and earlier.day < by_value.day
+    group by 1, 2, 3, 4, 5
+
+),
+
+baseline_totals as (
+
+    select
+        daily_totals.day,
+        daily_totals.currency,
+        daily_totals.livemode,
+        sum(earlier_totals.failures_total) as baseline_failures_total
+
+    from daily_totals
+    left join daily_totals as earlier_totals
+        on earlier_totals.currency = daily_totals.currency
+        and earlier_totals.livemode = daily_totals.livemode
+        and earlier_totals.day >= {{ dbt.dateadd('day', -7, 'daily_totals.day') }}
+        and earlier_totals.day < daily_totals.day
+    group by 1, 2, 3
+
+),
+
+trailing_week as (
+
+    select
+        baseline_values.*,
+        baseline_totals.baseline_failures_total
+
+    from baseline_values
+    inner join baseline_totals
+        on baseline_values.day = baseline_totals.day
+        and baseline_values.currency = baseline_totals.currency
+        and baseline_values.livemode = baseline_totals.livemode
 
 ),
 

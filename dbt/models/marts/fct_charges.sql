@@ -7,10 +7,11 @@
         incremental_strategy=payops_incremental_strategy(),
         unique_key='charge_id',
         on_schema_change='append_new_columns',
-        post_hook=[
-            "create index if not exists fct_charges_created_day on {{ this }} (created_day, currency, livemode)",
-            "create index if not exists fct_charges_customer on {{ this }} (customer_id, created_at)",
-            "create index if not exists fct_charges_purchase on {{ this }} (purchase_transaction_id)",
+        indexes=[
+            {'columns': ['charge_id'], 'unique': true},
+            {'columns': ['created_day', 'currency', 'livemode']},
+            {'columns': ['customer_id', 'created_at']},
+            {'columns': ['purchase_transaction_id']},
         ],
     )
 }}

@@ -1,38 +1,41 @@
 -- One row per refund increment: a change of a captured charge's cumulative amount_refunded, dated
 -- when it happened (int_stripe__charge_refund_increments), with the refund object it matches. Money
 -- comes only from the charge's cumulative value, so refund.* and charge.refunded never count twice.
--- Incremental: the increments of every charge heard about since the last build are recomputed whole
--- (a late event can split or empty an increment); rows of a charge not rewritten by this build carry an
--- older charge_updated_at than the charge now has, and the post-hook deletes them.
+-- Incremental: every charge whose increments were recomputed, or whose refunds changed, since the last
+-- build (minus the lookback) is rebuilt whole, replacing all its rows (delete+insert on charge_id).
 {{
     config(
         materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
-        unique_key='refund_increment_id',
+        incremental_strategy='delete+insert',
+        unique_key='charge_id',
         on_schema_change='append_new_columns',
-        post_hook=[
-            "delete from {{ this }} as refunds using {{ ref('stg_stripe__charges') }} as charges where refunds.charge_id = charges.charge_id and refunds.charge_updated_at < charges.state_updated_at",
-            "create index if not exists fct_refunds_refunded_day on {{ this }} (refunded_day, currency, livemode)",
-            "create index if not exists fct_refunds_charge on {{ this }} (charge_id)",
+        indexes=[
+            {'columns': ['refunded_day', 'currency', 'livemode']},
+            {'columns': ['charge_id']},
         ],
     )
 }}
 
 with
 
+{% if is_incremental() %}
 changed_charges as (
 
-    select charge_id, state_updated_at as charge_updated_at
-    from {{ ref('stg_stripe__charges') }}
+    select charge_id from {{ ref('int_stripe__charge_refund_increments') }}
+    where {{ changed_since_last_build('charge_updated_at') }}
+
+    union
+
+    select charge_id from {{ ref('stg_stripe__refunds') }}
     where {{ changed_since_last_build('state_updated_at', 'charge_updated_at') }}
 
 ),
+{% endif %}
 
 increments as (
 
     select
         increments.*,
-        changed_charges.charge_updated_at,
         -- The n-th increment of this size and direction on the charge matches the n-th refund of it.
         row_number() over (
             partition by increments.charge_id, increments.refunded_amount_minor
@@ -40,8 +43,9 @@ increments as (
         ) as match_rank
 
     from {{ ref('int_stripe__charge_refund_increments') }} as increments
-    inner join changed_charges
-        on increments.charge_id = changed_charges.charge_id
+    {%- if is_incremental() %}
+    where increments.charge_id in (select charge_id from changed_charges)
+    {%- endif %}
 
 ),
 
@@ -50,12 +54,18 @@ refund_movements as (
 
     select refund_id, charge_id, reason, status, amount as refunded_amount_minor, refund_created_at
     from {{ ref('stg_stripe__refunds') }}
+    {%- if is_incremental() %}
+    where charge_id in (select charge_id from changed_charges)
+    {%- endif %}
 
     union all
 
     select refund_id, charge_id, reason, status, -amount as refunded_amount_minor, refund_created_at
     from {{ ref('stg_stripe__refunds') }}
     where status = 'failed'
+    {%- if is_incremental() %}
+        and charge_id in (select charge_id from changed_charges)
+    {%- endif %}
 
 ),
 

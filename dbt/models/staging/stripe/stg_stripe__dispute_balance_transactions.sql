@@ -1,64 +1,52 @@
--- Balance transactions embedded in dispute events (funds withdrawn, funds reinstated), one row per
--- txn id: the same transaction is repeated by every later event about the dispute.
+-- Dispute balance transactions (funds withdrawn, funds reinstated, with the dispute fee), one row per
+-- txn id. Disputes embed them, and ingest/processing.py keeps each txn's latest state in
+-- raw.stripe_balance_transactions; a dispute's txn names the dispute as its `source`.
 with
 
-dispute_events as (
+source as (
 
-    select * from {{ ref('stg_stripe__events') }}
-    where object_type = 'dispute'
-
-),
-
-embedded as (
-
-    select
-        dispute_events.event_id,
-        dispute_events.event_created_at,
-        dispute_events.livemode,
-        dispute_events.object_id as dispute_id,
-        balance_transaction.value as balance_transaction
-
-    from dispute_events
-    cross join lateral jsonb_array_elements(
-        coalesce(dispute_events.data_object -> 'balance_transactions', '[]'::jsonb)
-    ) as balance_transaction
+    select * from {{ source('stripe', 'balance_transactions') }}
 
 ),
 
-typed as (
+disputes as (
+
+    select id as dispute_id from {{ source('stripe', 'disputes') }}
+
+),
+
+balance_transactions as (
 
     select
-        event_id,
-        event_created_at,
+        id as balance_transaction_id,
+        -- `source` is an id, or the object itself when a client asked Stripe to expand it.
+        case jsonb_typeof(object -> 'source')
+            when 'object' then object -> 'source' ->> 'id'
+            else object ->> 'source'
+        end as source_id,
         livemode,
-        dispute_id,
-        balance_transaction ->> 'id' as balance_transaction_id,
-        balance_transaction ->> 'reporting_category' as reporting_category,
-        cast(balance_transaction ->> 'amount' as bigint) as amount,
-        cast(balance_transaction ->> 'fee' as bigint) as fee,
-        cast(balance_transaction ->> 'net' as bigint) as net,
-        lower(balance_transaction ->> 'currency') as currency,
-        to_timestamp(cast(balance_transaction ->> 'created' as bigint)) as balance_transaction_created_at
+        object ->> 'reporting_category' as reporting_category,
+        cast(object ->> 'amount' as bigint) as amount,
+        cast(object ->> 'fee' as bigint) as fee,
+        cast(object ->> 'net' as bigint) as net,
+        lower(object ->> 'currency') as currency,
+        to_timestamp(cast(object ->> 'created' as bigint)) as balance_transaction_created_at
 
-    from embedded
-
-),
-
-latest as (
-
-    {{ latest_state('typed', 'balance_transaction_id') }}
+    from source
 
 )
 
 select
-    balance_transaction_id,
-    dispute_id,
-    livemode,
-    reporting_category,
-    amount,
-    fee,
-    net,
-    currency,
-    balance_transaction_created_at
+    balance_transactions.balance_transaction_id,
+    disputes.dispute_id,
+    balance_transactions.livemode,
+    balance_transactions.reporting_category,
+    balance_transactions.amount,
+    balance_transactions.fee,
+    balance_transactions.net,
+    balance_transactions.currency,
+    balance_transactions.balance_transaction_created_at
 
-from latest
+from balance_transactions
+inner join disputes
+    on balance_transactions.source_id = disputes.dispute_id

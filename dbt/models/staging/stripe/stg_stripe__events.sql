@@ -1,8 +1,26 @@
+-- The Stripe event envelope, typed: one row per event id. Events never change once stored, so the
+-- model is append-only: each build adds the events received since the last one (minus the lookback)
+-- that it does not hold yet.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['received_at']},
+            {'columns': ['event_created_at']},
+            {'columns': ['object_created_at']},
+        ],
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('stripe', 'events') }}
+    where {{ changed_since_last_build('received_at') }}
 
 ),
 
@@ -25,6 +43,7 @@ renamed as (
         source as ingest_channel
 
     from source
+    where {{ not_yet_in_this('source.event_id', 'event_id') }}
 
 )
 
