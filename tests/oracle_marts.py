@@ -134,6 +134,7 @@ def _succeeded_captured(charge: dict) -> bool:
 def expected_fct_charges(events: list[dict], timezone: str = "UTC") -> dict[str, dict]:
     """One row per charge id, every value from the charge's latest state."""
     tz = Reporting(timezone)
+    disputed = {e["data"]["object"].get("charge") for e in events if e["data"]["object"].get("object") == "dispute"}
     rows = {}
     for cid, ch in latest_charges(events).items():
         currency = ch["currency"].lower()
@@ -164,7 +165,8 @@ def expected_fct_charges(events: list[dict], timezone: str = "UTC") -> dict[str,
             "card_fingerprint": card.get("fingerprint"),
             "amount_refunded": major(ch["amount_refunded"], currency),
             "amount_refunded_minor": ch["amount_refunded"],
-            "disputed": bool(ch.get("disputed")),
+            # Stripe sends no charge event when a dispute opens: a dispute naming the charge says it too.
+            "disputed": bool(ch.get("disputed")) or cid in disputed,
             "livemode": ch["livemode"],
         }
     return rows

@@ -18,10 +18,27 @@
 
 with
 
+disputes as (
+
+    select * from {{ ref('stg_stripe__disputes') }}
+
+),
+
+-- A dispute changes no charge event, so a charge is also re-read when one of its disputes changed.
 charges as (
 
     select * from {{ ref('stg_stripe__charges') }}
     where {{ changed_since_last_build('state_updated_at') }}
+        or charge_id in (
+            select charge_id from disputes where {{ changed_since_last_build('disputes.state_updated_at', 'state_updated_at') }}
+        )
+
+),
+
+-- Stripe sends no charge event when a dispute opens, so the charge's own `disputed` flag is usually stale.
+disputed_charges as (
+
+    select distinct charge_id from disputes
 
 ),
 
@@ -69,11 +86,13 @@ select
     charges.card_fingerprint,
     {{ minor_to_major('coalesce(charges.amount_refunded, 0)', 'currencies.exponent') }} as amount_refunded,
     cast(coalesce(charges.amount_refunded, 0) as {{ dbt.type_bigint() }}) as amount_refunded_minor,
-    coalesce(charges.disputed, false) as disputed,
+    (coalesce(charges.disputed, false) or disputed_charges.charge_id is not null) as disputed,
     charges.livemode,
     charges.state_updated_at
 
 from charges
+left join disputed_charges
+    on charges.charge_id = disputed_charges.charge_id
 left join purchases_by_payment_intent
     on charges.payment_intent_id = purchases_by_payment_intent.payment_intent_id
 left join currencies
