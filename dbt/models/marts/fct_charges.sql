@@ -45,14 +45,7 @@ disputed_charges as (
 -- Charges without purchase metadata are matched to the app's purchase by payment intent.
 purchases_by_payment_intent as (
 
-    select
-        stripe_payment_intent_id as payment_intent_id,
-        min(purchase_transaction_id) as purchase_transaction_id,
-        min(student_id) as student_id
-
-    from {{ ref('stg_app__purchase_transactions') }}
-    where stripe_payment_intent_id is not null
-    group by stripe_payment_intent_id
+    select * from {{ ref('int_app__purchases_by_payment_intent') }}
 
 ),
 

@@ -33,14 +33,7 @@ attempts as (
 
 purchases_by_payment_intent as (
 
-    select
-        stripe_payment_intent_id as payment_intent_id,
-        min(purchase_transaction_id) as purchase_transaction_id,
-        min(student_id) as student_id
-
-    from {{ ref('stg_app__purchase_transactions') }}
-    where stripe_payment_intent_id is not null
-    group by stripe_payment_intent_id
+    select * from {{ ref('int_app__purchases_by_payment_intent') }}
 
 ),
 

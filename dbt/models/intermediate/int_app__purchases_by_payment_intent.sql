@@ -1,0 +1,10 @@
+-- The platform's purchase for each Stripe payment intent: how a charge or intent without purchase
+-- metadata still finds its purchase and student.
+select
+    stripe_payment_intent_id as payment_intent_id,
+    min(purchase_transaction_id) as purchase_transaction_id,
+    min(student_id) as student_id
+
+from {{ ref('stg_app__purchase_transactions') }}
+where stripe_payment_intent_id is not null
+group by stripe_payment_intent_id
