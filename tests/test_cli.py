@@ -99,3 +99,22 @@ def test_db_commands_report_the_embedded_warehouse(module_warehouse, command):
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, result.output
     assert str(module_warehouse.pgdata) in result.stdout.replace("%2F", "/")
+
+
+def test_warehouse_url_replaces_the_embedded_postgres(module_warehouse, tmp_path, monkeypatch):
+    """Any Postgres named by WAREHOUSE_URL is used as is: nothing is started under PAYOPS_HOME."""
+    url = ready_engine(module_warehouse).url.render_as_string(hide_password=False).replace("+psycopg", "")
+    other_home = tmp_path / "elsewhere"
+    monkeypatch.setenv("PAYOPS_HOME", str(other_home))
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    events = tmp_path / "one.json"
+    events.write_text(json.dumps(stripe_event("evt_via_url")))
+
+    result = CliRunner().invoke(main, ["ingest", "replay", "--quiet", str(events)])
+
+    assert result.exit_code == 0, result.output
+    assert not (other_home / "pgdata").exists()
+    with ready_engine(module_warehouse).connect() as conn:
+        assert conn.execute(sa.text("select source from raw.stripe_events where event_id = 'evt_via_url'")).scalar()
+    stop = CliRunner().invoke(main, ["db", "stop"])
+    assert stop.exit_code == 1 and "WAREHOUSE_URL is set" in stop.stderr
