@@ -7,10 +7,17 @@ from payops.settings import SettingsError
 
 st.set_page_config(page_title="payops", page_icon=":material/payments:", layout="wide")
 
-# A new page is one file in pages/ and one line here.
+# A new page is one file in views/ and one line here. (Not `pages/`: Streamlit would take that folder for
+# its older multipage mechanism when a first visit is a direct link to a page.)
 PAGES = {
     "Payments": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+        st.Page("views/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+        st.Page("views/failures.py", title="Failures", icon=":material/credit_card_off:"),
+        st.Page("views/disputes.py", title="Disputes", icon=":material/gavel:"),
+    ],
+    "Operations": [
+        st.Page("views/webhooks.py", title="Webhooks", icon=":material/webhook:"),
+        st.Page("views/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
     ],
 }
 

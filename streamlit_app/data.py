@@ -119,3 +119,205 @@ def payments_by_day(settings: Settings, livemode: bool, first_day: date, last_da
         {"livemode": livemode, "first_day": first_day, "last_day": last_day},
         parse_dates=["day"],
     )
+
+
+# --- Failures -------------------------------------------------------------------------------------------------
+
+FAILURE_DIMENSIONS = ("failure_code", "decline_code", "card_brand", "card_country")
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def failure_currencies(settings: Settings, livemode: bool, first_day: date, last_day: date) -> pd.DataFrame:
+    """Currencies with failed attempts in the range, most failures first: currency, failed_attempts."""
+    return _read(
+        settings,
+        "analytics.failure_analysis",
+        """
+        select currency, sum(failed_attempts)::bigint as failed_attempts
+        from analytics.failure_analysis
+        where livemode = :livemode and day between :first_day and :last_day and dimension = 'failure_code'
+        group by currency
+        order by sum(failed_attempts) desc, currency
+        """,
+        {"livemode": livemode, "first_day": first_day, "last_day": last_day},
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def failure_breakdown(settings: Settings, livemode: bool, currency: str, first_day: date, last_day: date) -> pd.DataFrame:
+    """Per dimension and value: failed attempts over the range and their share of the range's failures.
+
+    Every failure has exactly one value per dimension ('(none)' included), so a dimension's values add up
+    to all the range's failures and the share is taken within the dimension.
+    """
+    return _read(
+        settings,
+        "analytics.failure_analysis",
+        """
+        select dimension, dimension_value,
+               sum(failed_attempts)::bigint as failed_attempts,
+               sum(failed_attempts)::float8 / sum(sum(failed_attempts)) over (partition by dimension) as share
+        from analytics.failure_analysis
+        where livemode = :livemode and currency = :currency and day between :first_day and :last_day
+        group by dimension, dimension_value
+        order by dimension, sum(failed_attempts) desc, dimension_value
+        """,
+        {"livemode": livemode, "currency": currency, "first_day": first_day, "last_day": last_day},
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def failure_spikes(settings: Settings, livemode: bool, currency: str, first_day: date, last_day: date) -> pd.DataFrame:
+    """The days a value's share of failures jumped over its trailing-week baseline, newest first."""
+    return _read(
+        settings,
+        "analytics.failure_analysis",
+        """
+        select day, dimension, dimension_value, failed_attempts, failures_total,
+               share::float8 as share, baseline_share::float8 as baseline_share
+        from analytics.failure_analysis
+        where livemode = :livemode and currency = :currency and day between :first_day and :last_day and is_spike
+        order by day desc, dimension, share desc
+        """,
+        {"livemode": livemode, "currency": currency, "first_day": first_day, "last_day": last_day},
+        parse_dates=["day"],
+    )
+
+
+# --- Disputes -------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def dispute_months(settings: Settings, livemode: bool) -> pd.DataFrame:
+    """dispute_metrics of one mode, with `program_ratio`: the ratio the network's program judges (none for 'other')."""
+    return _read(
+        settings,
+        "analytics.dispute_metrics",
+        """
+        select month, network, disputes, card_sales_same_month, card_transactions_prior_month,
+               visa_ratio::float8 as visa_ratio, mastercard_ratio::float8 as mastercard_ratio,
+               (case network when 'visa' then visa_ratio when 'mastercard' then mastercard_ratio end)::float8
+                   as program_ratio,
+               threshold_status, open_disputes
+        from analytics.dispute_metrics
+        where livemode = :livemode
+        order by month desc, network
+        """,
+        {"livemode": livemode},
+        parse_dates=["month"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def open_disputes(settings: Settings, livemode: bool) -> pd.DataFrame:
+    """Open disputes (inquiries included), the most urgent evidence deadline first; amounts in minor units."""
+    return _read(
+        settings,
+        "analytics.fct_disputes",
+        """
+        select dispute_id, charge_id, network, reason, status, is_inquiry, currency, amount_minor,
+               created_at, evidence_due_by, days_left
+        from analytics.fct_disputes
+        where livemode = :livemode and outcome = 'open'
+        order by evidence_due_by nulls last, dispute_id
+        """,
+        {"livemode": livemode},
+    )
+
+
+# --- Webhooks -------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def webhook_hours(settings: Settings, hours: int) -> pd.DataFrame:
+    """webhook_health for the hours of arrival within the last `hours` hours (both modes: the log has no mode)."""
+    return _read(
+        settings,
+        "analytics.webhook_health",
+        """
+        select hour, received, processed, failed, retrying, lag_p50_seconds, lag_p95_seconds
+        from analytics.webhook_health
+        where hour >= date_trunc('hour', now()) - make_interval(hours => :hours - 1)
+        order by hour
+        """,
+        {"hours": hours},
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def webhook_totals(settings: Settings, hours: int) -> dict:
+    """Sums and lag percentiles over the window, computed from the event log itself (percentiles do not add)."""
+    with _reading(settings, "ops.webhook_events") as conn:
+        row = conn.execute(
+            sa.text(
+                """
+                select count(*)::bigint as received,
+                       count(*) filter (where status = 'processed')::bigint as processed,
+                       count(*) filter (where status = 'failed')::bigint as failed,
+                       count(*) filter (where status = 'retrying')::bigint as retrying,
+                       percentile_cont(0.5) within group (order by extract(epoch from received_at - event_created_at))
+                           as lag_p50_seconds,
+                       percentile_cont(0.95) within group (order by extract(epoch from received_at - event_created_at))
+                           as lag_p95_seconds,
+                       max(received_at) as newest_received_at
+                from ops.webhook_events
+                where received_at >= date_trunc('hour', now()) - make_interval(hours => :hours - 1)
+                """
+            ),
+            {"hours": hours},
+        ).one()
+    return dict(row._mapping)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def failed_webhook_events(settings: Settings) -> pd.DataFrame:
+    """Events that failed for good, newest first; never the payload."""
+    return _read(
+        settings,
+        "ops.failed_webhook_events",
+        """
+        select event_id, event_type, livemode, error_message, retry_count, event_created_at, received_at
+        from ops.failed_webhook_events
+        order by received_at desc, event_id
+        """,
+        {},
+    )
+
+
+# --- Reconciliation -------------------------------------------------------------------------------------------
+
+RECONCILIATION_KINDS = ("missing_in_stripe", "missing_in_app", "status_mismatch", "amount_mismatch", "currency_mismatch")
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def reconciliation_counts(settings: Settings, livemode: bool) -> dict[str, int]:
+    """Exceptions per kind in one mode, every kind present (zero when none)."""
+    counts = _read(
+        settings,
+        "analytics.reconciliation_exceptions",
+        """
+        select kind, count(*)::bigint as exceptions
+        from analytics.reconciliation_exceptions
+        where livemode = :livemode
+        group by kind
+        """,
+        {"livemode": livemode},
+    )
+    found = dict(zip(counts["kind"], counts["exceptions"].astype(int), strict=True))
+    return {kind: found.get(kind, 0) for kind in RECONCILIATION_KINDS} | found
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def reconciliation_exceptions(settings: Settings, livemode: bool, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """The exceptions of the given kinds in one mode, newest first."""
+    return _read(
+        settings,
+        "analytics.reconciliation_exceptions",
+        """
+        select kind, purchase_transaction_id, charge_id, payment_intent_id, app_value, stripe_value, first_seen_at
+        from analytics.reconciliation_exceptions
+        where livemode = :livemode and kind = any(:kinds)
+        order by first_seen_at desc, kind, purchase_transaction_id, charge_id
+        """,
+        {"livemode": livemode, "kinds": list(kinds)},
+    )
