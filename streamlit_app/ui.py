@@ -59,6 +59,34 @@ def day_range_picker(first_day: date, last_day: date) -> tuple[date, date] | Non
     return (picked[0], picked[1]) if len(picked) == 2 else None
 
 
+class ModeAndDays(NamedTuple):
+    livemode: bool
+    first_day: date
+    last_day: date
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.livemode else "test"
+
+
+def mode_and_days(settings, mode_column, days_column) -> ModeAndDays:
+    """The mode and day-range pickers of the payments pages, in the columns given; stops the page with what
+    to do when there is nothing to show."""
+    with mode_column:
+        livemode = livemode_choice()
+    with warehouse_errors_explained():
+        bounds = data.payment_day_bounds(settings, livemode)
+    if bounds is None:
+        st.info(f"No {'live' if livemode else 'test'}-mode payments in the warehouse yet. {data.REFRESH_HINT}")
+        st.stop()
+    with days_column:
+        day_range = day_range_picker(*bounds)
+    if day_range is None:
+        st.info("Pick the last day of the range.")
+        st.stop()
+    return ModeAndDays(livemode, *day_range)
+
+
 @contextmanager
 def warehouse_errors_explained() -> Iterator[None]:
     """A warehouse that is down or a mart not built yet ends the page with what to do, not a traceback."""

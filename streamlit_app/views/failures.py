@@ -17,22 +17,8 @@ settings = data.current_settings()
 st.title("Payment failures")
 
 mode_column, days_column, currency_column = st.columns([1, 2, 1])
-with mode_column:
-    livemode = ui.livemode_choice()
-mode = "live" if livemode else "test"
-
-with ui.warehouse_errors_explained():
-    bounds = data.payment_day_bounds(settings, livemode)
-if bounds is None:
-    st.info(f"No {mode}-mode payments in the warehouse yet. {data.REFRESH_HINT}")
-    st.stop()
-
-with days_column:
-    day_range = ui.day_range_picker(*bounds)
-if day_range is None:
-    st.info("Pick the last day of the range.")
-    st.stop()
-first_day, last_day = day_range
+livemode, first_day, last_day = picked = ui.mode_and_days(settings, mode_column, days_column)
+mode = picked.mode
 
 with ui.warehouse_errors_explained():
     currencies = data.failure_currencies(settings, livemode, first_day, last_day)

@@ -7,26 +7,11 @@ import ui
 settings = data.current_settings()
 st.title("Payments overview")
 
-mode_column, days_column = st.columns([1, 2])
-with mode_column:
-    livemode = ui.livemode_choice()
-mode = "live" if livemode else "test"
+livemode, first_day, last_day = picked = ui.mode_and_days(settings, *st.columns([1, 2]))
+mode = picked.mode
 
 with ui.warehouse_errors_explained():
-    bounds = data.payment_day_bounds(settings, livemode)
     exponents = data.currency_exponents(settings)
-if bounds is None:
-    st.info(f"No {mode}-mode payments in the warehouse yet. {data.REFRESH_HINT}")
-    st.stop()
-
-with days_column:
-    day_range = ui.day_range_picker(*bounds)
-if day_range is None:
-    st.info("Pick the last day of the range.")
-    st.stop()
-first_day, last_day = day_range
-
-with ui.warehouse_errors_explained():
     totals = data.payment_totals(settings, livemode, first_day, last_day)
     daily = data.payments_by_day(settings, livemode, first_day, last_day)
 
