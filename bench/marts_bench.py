@@ -199,13 +199,50 @@ def table_sizes(engine) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------------ queries
-def queries(engine) -> list[tuple[str, str, dict]]:
-    """(label, sql, params): the Streamlit app's reads (streamlit_app/data.py) and one per mart."""
+def app_reads(settings, first_day: date, last_day: date, month_ago: date) -> list[tuple[str, object]]:
+    """(label, call): every reader the Streamlit pages use, called as the pages call them (SQL and pandas),
+    without Streamlit's cache, so the bench times exactly what a dashboard runs."""
+    sys.path.insert(0, str(REPO / "streamlit_app"))
+    import data  # the app's one data module; its folder is not a package, as under `streamlit run`
+
+    with data.db.engine(settings).connect() as conn:
+        import sqlalchemy as sa
+
+        currency = conn.execute(sa.text(
+            "select currency from analytics.payments_daily where livemode group by currency"
+            " order by sum(charges_failed) desc limit 1")).scalar()
+    kinds = ("missing_in_stripe", "missing_in_app", "status_mismatch", "amount_mismatch", "currency_mismatch")
+    calls = {
+        "payment_day_bounds": (True,),
+        "currency_exponents": (),
+        "payment_totals, all days": (True, first_day, last_day),
+        "payment_totals, 30 days": (True, month_ago, last_day),
+        "payments_by_day, all days": (True, first_day, last_day),
+        "payments_by_day, 30 days": (True, month_ago, last_day),
+        "failure_currencies, 30 days": (True, month_ago, last_day),
+        "failure_breakdown, 30 days": (True, currency, month_ago, last_day),
+        "failure_spikes, 30 days": (True, currency, month_ago, last_day),
+        "dispute_months": (True,),
+        "open_disputes": (True,),
+        "webhook_hours, 24 h": (24,),
+        "webhook_totals, 24 h": (24,),
+        "failed_webhook_events": (),
+        "reconciliation_counts": (True,),
+        "reconciliation_exceptions": (True, kinds),
+    }
+    reads = []
+    for label, args in calls.items():
+        reader = getattr(data, label.split(",")[0]).__wrapped__
+        reads.append((f"app: {label}", lambda reader=reader, args=args: reader(settings, *args)))
+    return reads
+
+
+def mart_queries(engine) -> list[tuple[str, str, dict]]:
+    """(label, sql, params): one representative query per mart the pages do not read yet."""
     import sqlalchemy as sa
 
     with engine.connect() as conn:
-        first_day, last_day = conn.execute(sa.text(
-            "select min(day), max(day) from analytics.payments_daily where livemode")).one()
+        last_day = conn.execute(sa.text("select max(day) from analytics.payments_daily where livemode")).scalar()
         busiest_day = conn.execute(sa.text(
             "select day from analytics.failure_analysis group by day order by count(*) desc limit 1")).scalar()
         student_id = conn.execute(sa.text(
@@ -213,38 +250,7 @@ def queries(engine) -> list[tuple[str, str, dict]]:
         last_month = conn.execute(sa.text("select max(month) from analytics.dispute_metrics")).scalar()
     month_ago = last_day - timedelta(days=29)
     year_ago = last_month - timedelta(days=366) if last_month else last_day - timedelta(days=366)
-    app = {"livemode": True, "first_day": first_day, "last_day": last_day}
-    app_30 = {"livemode": True, "first_day": month_ago, "last_day": last_day}
-    totals = """
-        select currency,
-               sum(charge_attempts)::bigint as charge_attempts,
-               sum(charges_succeeded)::bigint as charges_succeeded,
-               sum(gross_amount_minor)::bigint as gross_minor,
-               sum(refunded_amount_minor)::bigint as refunded_minor,
-               sum(net_amount_minor)::bigint as net_minor
-        from analytics.payments_daily
-        where livemode = :livemode and day between :first_day and :last_day
-        group by currency
-        order by sum(charge_attempts) desc, currency"""
-    by_day = """
-        select day, currency,
-               sum(charge_attempts)::bigint as charge_attempts,
-               sum(charges_succeeded)::float8 / nullif(sum(charge_attempts), 0) as success_rate,
-               sum(gross_amount)::float8 as gross,
-               sum(refunded_amount)::float8 as refunded,
-               sum(net_amount)::float8 as net
-        from analytics.payments_daily
-        where livemode = :livemode and day between :first_day and :last_day
-        group by day, currency
-        order by day, currency"""
     return [
-        ("app: payment_day_bounds", "select min(day), max(day) from analytics.payments_daily where livemode = :livemode",
-         {"livemode": True}),
-        ("app: currency_exponents", "select lower(currency) as currency, exponent from analytics.currencies", {}),
-        ("app: payment_totals, all days", totals, app),
-        ("app: payment_totals, 30 days", totals, app_30),
-        ("app: payments_by_day, all days", by_day, app),
-        ("app: payments_by_day, 30 days", by_day, app_30),
         ("fct_charges: 30 days by currency", """
             select currency, count(*) as attempts, count(*) filter (where status = 'succeeded') as succeeded,
                    sum(amount_captured_minor) as captured_minor, sum(amount_refunded_minor) as refunded_minor
@@ -255,9 +261,6 @@ def queries(engine) -> list[tuple[str, str, dict]]:
             select currency, count(*), sum(amount_minor) from analytics.fct_refunds
             where livemode and refunded_day between :first_day and :last_day
             group by currency order by currency""", {"first_day": month_ago, "last_day": last_day}),
-        ("fct_disputes: open, by due date", """
-            select * from analytics.fct_disputes where livemode and closed_at is null
-            order by evidence_due_by limit 100""", {}),
         ("fct_payment_intents: 30 days recovered", """
             select currency, count(*) filter (where recovered) as recovered, count(*) as intents
             from analytics.fct_payment_intents
@@ -272,37 +275,40 @@ def queries(engine) -> list[tuple[str, str, dict]]:
         ("student_payment_summary: one student", """
             select * from analytics.student_payment_summary where student_id = :student_id""",
          {"student_id": student_id}),
-        ("reconciliation_exceptions: list", """
-            select * from analytics.reconciliation_exceptions where livemode
-            order by first_seen_at desc limit 200""", {}),
         ("fraud_signals: top 50", """
             select * from analytics.fraud_signals order by risk_score desc, entity_type, entity_id limit 50""", {}),
         ("revenue_trends: monthly", """
             select * from analytics.revenue_trends where livemode and period_type = 'month'
             order by period_start, currency""", {}),
-        ("webhook_health: last 48 hours", """
-            select * from analytics.webhook_health
-            where hour >= (select max(hour) from analytics.webhook_health) - interval '48 hours'
-            order by hour""", {}),
     ]
 
 
-def time_queries(engine, runs: int) -> list[tuple[str, float, float, float, int]]:
+def _sample(call, runs: int) -> tuple[float, float, float, int]:
+    """(p50, p95, max) in ms over `runs` calls after one warm-up (a dashboard's second reader), and the rows."""
+    result = call()  # warm-up
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, max(0, round(0.95 * len(samples)) - 1))]
+    return statistics.median(samples), p95, samples[-1], len(result) if result is not None else 0
+
+
+def time_queries(settings, engine, runs: int) -> list[tuple[str, float, float, float, int]]:
     import sqlalchemy as sa
 
-    results = []
     with engine.connect() as conn:
-        for label, sql, params in queries(engine):
+        first_day, last_day = conn.execute(sa.text(
+            "select min(day), max(day) from analytics.payments_daily where livemode")).one()
+    calls = app_reads(settings, first_day, last_day, last_day - timedelta(days=29))
+    results = [(label, *_sample(call, runs)) for label, call in calls]
+    with engine.connect() as conn:
+        for label, sql, params in mart_queries(engine):
             statement = sa.text(sql)
-            rows = len(conn.execute(statement, params).all())  # warm-up, as a dashboard's second reader
-            samples = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                conn.execute(statement, params).all()
-                samples.append((time.perf_counter() - started) * 1000)
-            samples.sort()
-            p95 = samples[min(len(samples) - 1, max(0, round(0.95 * len(samples)) - 1))]
-            results.append((label, statistics.median(samples), p95, samples[-1], rows))
+            results.append((label, *_sample(lambda statement=statement, params=params:
+                                            conn.execute(statement, params).all(), runs)))
     return results
 
 
@@ -355,7 +361,7 @@ def main() -> int:
         incremental_run, _ = timed("incremental dbt run", dbt, env, home, "run")
 
         say(f"Queries, {args.runs} runs each (load {load_average()}):")
-        query_results = time_queries(engine, args.runs)
+        query_results = time_queries(settings, engine, args.runs)
         engine.dispose()
         end_uptime = uptime()
     finally:
