@@ -47,6 +47,10 @@ def kpi_row(kpis: Sequence[Kpi]) -> None:
             st.metric(kpi.label, kpi.value, help=kpi.help, width="content")
 
 
+def mode_name(livemode: bool) -> str:
+    return "live" if livemode else "test"
+
+
 def livemode_choice() -> bool:
     """Live or test mode; the two are never shown together."""
     return st.segmented_control("Mode", ["Live", "Test"], default="Live", required=True, key="mode") == "Live"
@@ -66,7 +70,7 @@ class ModeAndDays(NamedTuple):
 
     @property
     def mode(self) -> str:
-        return "live" if self.livemode else "test"
+        return mode_name(self.livemode)
 
 
 def mode_and_days(settings, mode_column, days_column) -> ModeAndDays:
@@ -77,7 +81,7 @@ def mode_and_days(settings, mode_column, days_column) -> ModeAndDays:
     with warehouse_errors_explained():
         bounds = data.payment_day_bounds(settings, livemode)
     if bounds is None:
-        st.info(f"No {'live' if livemode else 'test'}-mode payments in the warehouse yet. {data.REFRESH_HINT}")
+        st.info(f"No {mode_name(livemode)}-mode payments in the warehouse yet. {data.REFRESH_HINT}")
         st.stop()
     with days_column:
         day_range = day_range_picker(*bounds)

@@ -16,7 +16,7 @@ STATUS_COLOURS = {
 settings = data.current_settings()
 st.title("Disputes")
 livemode = ui.livemode_choice()
-mode = "live" if livemode else "test"
+mode = ui.mode_name(livemode)
 
 with ui.warehouse_errors_explained():
     months = data.dispute_months(settings, livemode)

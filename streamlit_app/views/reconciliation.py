@@ -23,7 +23,7 @@ KIND_HELP = {
 settings = data.current_settings()
 st.title("Reconciliation")
 livemode = ui.livemode_choice()
-mode = "live" if livemode else "test"
+mode = ui.mode_name(livemode)
 
 with ui.warehouse_errors_explained():
     counts = data.reconciliation_counts(settings, livemode)
