@@ -190,6 +190,37 @@ def test_the_same_event_from_16_threads_at_once_is_stored_exactly_once(receiver:
     assert receiver.scalar("select count(*) from ops.webhook_event_log where event_id = 'evt_racing'") == 1
 
 
+def test_deliveries_committed_together_are_each_answered_and_one_postgres_refuses_holds_back_no_other(
+        receiver: Receiver):
+    """While a lock holds every insert, the deliveries queue and then commit in groups; Postgres refusing one
+    of them (here a check constraint) must answer that one 503 and still store and acknowledge the rest."""
+    good = [f"evt_grouped_{n:02d}" for n in range(40)]
+    refused = "evt_grouped_refused"
+    duplicate_of = good[7]
+    with receiver.engine.begin() as conn:
+        conn.execute(sa.text(f"alter table raw.stripe_events add constraint refuses_one_event check (event_id <> '{refused}')"))
+    try:
+        with receiver.engine.connect() as blocker, ThreadPoolExecutor(42) as pool:
+            blocker.execute(sa.text("lock table ops.webhook_event_log in exclusive mode"))
+            futures = {event_id: pool.submit(receiver.post, body_of(stripe_event(event_id)))
+                       for event_id in [*good, refused]}
+            copy = pool.submit(receiver.post, body_of(stripe_event(duplicate_of)))
+            time.sleep(1.0)
+            blocker.rollback()
+            answers = {event_id: (future.result().status_code, future.result().json().get("status"))
+                       for event_id, future in futures.items()}
+            copy_answer = copy.result().json()["status"]
+    finally:
+        with receiver.engine.begin() as conn:
+            conn.execute(sa.text("alter table raw.stripe_events drop constraint refuses_one_event"))
+    assert answers.pop(refused)[0] == 503
+    assert sorted([answers.pop(duplicate_of)[1], copy_answer]) == ["duplicate", "stored"]
+    assert set(answers.values()) == {(200, "stored")}
+    stored = receiver.rows("select e.event_id, l.status from raw.stripe_events e join ops.webhook_event_log l"
+                           " using (event_id) where e.event_id like 'evt_grouped_%'")
+    assert sorted(event_id for event_id, _ in stored) == sorted(good)
+
+
 def test_healthz_counts_what_the_receiver_answered(receiver: Receiver):
     counters = httpx.get(receiver.url.replace("/webhooks/stripe", "/healthz")).json()
     assert counters["status"] == "ok"
