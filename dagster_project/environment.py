@@ -20,6 +20,9 @@ from payops.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+DBT_REFRESH_ARGS = ("build", "--exclude-resource-type", "unit_test")
+"""What every refresh runs. Unit tests check the SQL on fixed inputs, not the data, so as dbt advises they
+run in CI (`make test` runs a whole `dbt build`), not in every refresh."""
 DAGSTER_DATABASE = "dagster"
 DAGSTER_YAML = """\
 # Written by payops (dagster_project/environment.py): runs, schedules and sensor cursors live in Postgres.

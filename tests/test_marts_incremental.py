@@ -53,7 +53,7 @@ def snapshot(engine: sa.Engine) -> dict[str, set[str]]:
 def as_if_received_when_created(engine: sa.Engine) -> None:
     """Make every stored event look as if it had arrived when it was created, the newest a day ago (and its
     object's state processed then): the early events' arrivals then span the generated days, so the incremental
-    build's lookback (3 days before the newest arrival) re-reads only the last few of them."""
+    build's lookback (an hour before the newest arrival) re-reads only the last few of them."""
     from ingest.processing import STATE_TABLES
 
     offset = "(select now() - interval '1 day' - max(created_at) from raw.stripe_events)"

@@ -9,14 +9,14 @@
 {%- endmacro %}
 
 {#- Rows of `relation` whose `watermark_column` is newer than this model's newest watermark minus
-    var('incremental_lookback_days'): everything on a full build. The watermark is arrival time in the
+    var('incremental_lookback_minutes'): everything on a full build. The watermark is arrival time in the
     warehouse, so late events with old `created` are still picked up; the lookback covers loads whose
     transactions committed out of order. -#}
 {% macro changed_since_last_build(watermark_column, this_column=none) -%}
     {%- if is_incremental() -%}
     {{ watermark_column }} > (
         select coalesce(
-            max({{ this_column or watermark_column }}) - interval '{{ var("incremental_lookback_days") }} days',
+            max({{ this_column or watermark_column }}) - interval '{{ var("incremental_lookback_minutes") }} minutes',
             cast('1900-01-01' as {{ dbt.type_timestamp() }})
         )
         from {{ this }}

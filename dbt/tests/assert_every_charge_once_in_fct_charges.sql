@@ -1,7 +1,9 @@
--- Every charge that any event describes is in fct_charges exactly once.
-select events.object_id as charge_id, count(fct_charges.charge_id) as rows_in_fct_charges
-from (select distinct object_id from {{ ref('stg_stripe__events') }} where object_type = 'charge') as events
-left join {{ ref('fct_charges') }} as fct_charges
-    on events.object_id = fct_charges.charge_id
-group by events.object_id
-having count(fct_charges.charge_id) <> 1
+-- Every charge that any event describes is in fct_charges; its unique index on charge_id keeps it
+-- there at most once. Read from the charge-event history (indexed on charge_id), not the million
+-- events of every type.
+select distinct charge_events.charge_id
+from {{ ref('base_stripe__charge_events') }} as charge_events
+where not exists (
+    select 1 from {{ ref('fct_charges') }} as fct_charges
+    where fct_charges.charge_id = charge_events.charge_id
+)

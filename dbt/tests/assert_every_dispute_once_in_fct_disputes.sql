@@ -1,7 +1,8 @@
--- Every dispute that any event describes is in fct_disputes exactly once.
-select events.object_id as dispute_id, count(fct_disputes.dispute_id) as rows_in_fct_disputes
-from (select distinct object_id from {{ ref('stg_stripe__events') }} where object_type = 'dispute') as events
+-- Every dispute that any event describes is in fct_disputes exactly once. Read from the dispute-event
+-- history, not the million events of every type.
+select dispute_events.dispute_id, count(fct_disputes.dispute_id) as rows_in_fct_disputes
+from (select distinct dispute_id from {{ ref('base_stripe__dispute_events') }}) as dispute_events
 left join {{ ref('fct_disputes') }} as fct_disputes
-    on events.object_id = fct_disputes.dispute_id
-group by events.object_id
+    on dispute_events.dispute_id = fct_disputes.dispute_id
+group by dispute_events.dispute_id
 having count(fct_disputes.dispute_id) <> 1

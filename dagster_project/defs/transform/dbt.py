@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.environment import DBT_PROJECT_DIR
+from dagster_project.environment import DBT_PROJECT_DIR, DBT_REFRESH_ARGS
 from payops.db import dbt_env
 
 MART_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=2))
@@ -49,4 +49,4 @@ def payops_dbt_models(
 ) -> Iterator[Any]:
     # dbt runs as a subprocess that inherits this environment; its profile reads PAYOPS_PG_*.
     os.environ.update(dbt_env(warehouse.settings()))
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt.cli(list(DBT_REFRESH_ARGS), context=context).stream()

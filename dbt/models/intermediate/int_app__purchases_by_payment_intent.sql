@@ -1,5 +1,9 @@
 -- The platform's purchase for each Stripe payment intent: how a charge or intent without purchase
--- metadata still finds its purchase and student.
+-- metadata still finds its purchase and student. A view: the incremental marts look up only the
+-- intents they rebuild, and Postgres pushes that filter into the grouping (an index on the purchases'
+-- stripe_payment_intent_id), where a table would be regrouped whole on every build.
+{{ config(materialized='view') }}
+
 select
     stripe_payment_intent_id as payment_intent_id,
     min(purchase_transaction_id) as purchase_transaction_id,

@@ -1,9 +1,10 @@
+{{ app_staging_config('family_id') }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'families'
+    {{ app_rows_since_last_build('families') }}
 
 ),
 
@@ -15,7 +16,8 @@ renamed as (
         record ->> 'email' as email,
         record ->> 'stripe_customer_id' as stripe_customer_id,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 

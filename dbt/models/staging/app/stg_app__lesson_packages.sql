@@ -1,9 +1,10 @@
+{{ app_staging_config('lesson_package_id') }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'lesson_packages'
+    {{ app_rows_since_last_build('lesson_packages') }}
 
 ),
 
@@ -18,7 +19,8 @@ renamed as (
         lower(record ->> 'currency') as currency,
         cast(record ->> 'is_active' as boolean) as is_active,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 

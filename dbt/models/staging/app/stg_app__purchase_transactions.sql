@@ -1,9 +1,10 @@
+{{ app_staging_config('purchase_transaction_id', ['stripe_payment_intent_id', 'student_id', 'stripe_charge_id']) }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'purchase_transactions'
+    {{ app_rows_since_last_build('purchase_transactions') }}
 
 ),
 
@@ -26,7 +27,8 @@ renamed as (
         cast(record ->> 'expires_at' as timestamptz) as expires_at,
         record -> 'metadata' as metadata,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 

@@ -1,9 +1,10 @@
+{{ app_staging_config('receipt_id') }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'receipts'
+    {{ app_rows_since_last_build('receipts') }}
 
 ),
 
@@ -20,7 +21,8 @@ renamed as (
         cast(record ->> 'generated_at' as timestamptz) as generated_at,
         cast(record ->> 'is_valid' as boolean) as is_valid,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 

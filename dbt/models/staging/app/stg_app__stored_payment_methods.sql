@@ -1,9 +1,10 @@
+{{ app_staging_config('stored_payment_method_id') }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'stored_payment_methods'
+    {{ app_rows_since_last_build('stored_payment_methods') }}
 
 ),
 
@@ -20,7 +21,8 @@ renamed as (
         cast(record ->> 'is_default' as boolean) as is_default,
         cast(record ->> 'is_active' as boolean) as is_active,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 

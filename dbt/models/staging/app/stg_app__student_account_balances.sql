@@ -1,9 +1,10 @@
+{{ app_staging_config('student_account_balance_id') }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'student_account_balances'
+    {{ app_rows_since_last_build('student_account_balances') }}
 
 ),
 
@@ -19,7 +20,8 @@ renamed as (
         cast(record ->> 'balance_amount' as numeric) as balance_amount,
         lower(record ->> 'currency') as currency,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 

@@ -1,9 +1,10 @@
+{{ app_staging_config('student_id', ['family_id']) }}
+
 with
 
 source as (
 
-    select * from {{ source('app', 'app_rows') }}
-    where source_table = 'students'
+    {{ app_rows_since_last_build('students') }}
 
 ),
 
@@ -15,7 +16,8 @@ renamed as (
         record ->> 'name' as student_name,
         record ->> 'email' as email,
         cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at
+        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        loaded_at
 
     from source
 
