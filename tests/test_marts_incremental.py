@@ -1,5 +1,5 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
-int_stripe__charge_refund_increments, fct_charges, fct_refunds) give the same rows as a full refresh after late and out-of-order events: build on part
+int_stripe__charge_refund_increments, fct_charges, fct_refunds, fraud_signals) give the same rows as a full refresh after late and out-of-order events: build on part
 of the events, made to look as if they arrived over the generated days (so most are outside the lookback), load
 and process the rest (old `created`, new arrival), build incrementally, then compare with a full refresh."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
@@ -21,14 +21,38 @@ DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 DBT = Path(sys.executable).with_name("dbt")
 INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_stripe__dispute_events",
                       "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
-                      "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds")
+                      "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
-                          "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds")
+                          "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
-          "+stg_stripe__disputes")
+          "+stg_stripe__disputes", "+fraud_signals")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
 newest one already stored, and charges never seen before."""
+
+
+FADING_OUTLIER = "cus_fading_outlier"
+"""A customer whose only fraud signal stops firing after the late events: its rows must go."""
+
+
+def succeeded_charge(charge_id: str, amount: int, day: int) -> tuple[str, bytes]:
+    """A charge.succeeded event of a live USD charge of FADING_OUTLIER, created on June `day`, 2026."""
+    from demo.stripe_objects import API_VERSION
+
+    created = int(datetime(2026, 6, day, 10, tzinfo=UTC).timestamp())
+    charge = {"id": charge_id, "object": "charge", "amount": amount, "amount_captured": amount, "amount_refunded": 0,
+              "captured": True, "created": created, "currency": "usd", "customer": FADING_OUTLIER,
+              "disputed": False, "livemode": True, "metadata": {}, "paid": True, "refunded": False,
+              "outcome": {"type": "authorized", "risk_level": "normal"}, "status": "succeeded"}
+    event = {"id": f"evt_{charge_id}", "object": "event", "api_version": API_VERSION, "created": created,
+             "data": {"object": charge}, "livemode": True, "type": "charge.succeeded"}
+    return event["id"], orjson.dumps(event)
+
+
+# 5000 is more than 3x the median of the earlier 1000 (amount_outlier); the late 2500, created between them,
+# raises that median to 1750, and the customer then fires no rule at all.
+FADING_OUTLIER_EARLY = [succeeded_charge("ch_fading_1", 1000, 20), succeeded_charge("ch_fading_3", 5000, 24)]
+FADING_OUTLIER_LATE = [succeeded_charge("ch_fading_2", 2500, 22)]
 
 
 def dbt(settings, target_path: Path, *args: str) -> None:
@@ -86,6 +110,8 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     ordered = sorted(events.items(), key=lambda item: orjson.loads(item[1])["created"])
     early = [item for number, item in enumerate(ordered) if number % HELD_BACK_EVERY]
     late = [item for number, item in enumerate(ordered) if not number % HELD_BACK_EVERY]
+    early += FADING_OUTLIER_EARLY
+    late += FADING_OUTLIER_LATE
 
     load_events(engine, early, source="replay")
     process_pending(engine)
@@ -102,6 +128,11 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
     full = snapshot(engine)
 
+    def fading_outlier_rows(rows: dict[str, set[str]]) -> set[str]:
+        return {row for row in rows["fraud_signals"] if FADING_OUTLIER in row}
+
+    assert len(fading_outlier_rows(before)) == 2, "amount_outlier should fire on ch_fading_3 and its customer"
+    assert fading_outlier_rows(full) == set(), f"{FADING_OUTLIER} should fire no rule after the late events"
     for model in CHANGED_BY_LATE_EVENTS:
         assert incremental[model] != before[model], f"the late events should change {model}"
     for model in INCREMENTAL_MODELS:

@@ -2,18 +2,70 @@
 -- (over the customer's charges in the rule's window up to it); a customer fires every rule any of its
 -- charges fired. risk_score = sum of the fired rules' weights, capped at 100. Only entities with at
 -- least one rule fired get a row.
+-- Incremental per customer, since a customer's rows depend on all its charges and disputes: the customers
+-- with a charge or dispute received since the last build (minus the lookback; macros/fraud_signals.sql) are
+-- recomputed whole from all their charges and disputes. The pre-hook lists them once and deletes all their
+-- rows (also those of a customer whose rules no longer fire), then their new rows are appended.
+-- source_updated_at (the customer's newest charge or dispute state) is that watermark. A change of the
+-- fraud_rule_thresholds seed needs a full refresh.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ fraud_signals_replace_changed_customers() }}",
+        indexes=[
+            {'columns': ['customer_id']},
+        ],
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+-- Filled by the pre-hook (fraud_signals_replace_changed_customers), which deleted their rows.
+affected_customers as (
+
+    select customer_id from {{ fraud_signals_affected_customers_table() }}
+
+),
+{% endif %}
 
 charges as (
 
     select * from {{ ref('fct_charges') }}
     where customer_id is not null
+    {%- if is_incremental() %}
+        and customer_id in (select customer_id from affected_customers)
+    {%- endif %}
 
 ),
 
 disputes as (
 
     select * from {{ ref('fct_disputes') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from affected_customers)
+    {%- endif %}
+
+),
+
+-- Bookkeeping: when the warehouse last received a state of any of the customer's charges or disputes.
+customer_source_updates as (
+
+    select customer_id, max(state_updated_at) as source_updated_at
+    from (
+        select customer_id, state_updated_at from charges
+
+        union all
+
+        select disputes.customer_id, dispute_states.state_updated_at
+        from disputes
+        inner join {{ ref('stg_stripe__disputes') }} as dispute_states
+            on disputes.dispute_id = dispute_states.dispute_id
+        where disputes.customer_id is not null
+    ) as source_updates
+    group by customer_id
 
 ),
 
@@ -144,10 +196,22 @@ customer_signals as (
 
 )
 
-select entity_type, entity_id, customer_id, cast(risk_score as integer) as risk_score, rules_fired
-from charge_signals
+select
+    signals.entity_type,
+    signals.entity_id,
+    signals.customer_id,
+    cast(signals.risk_score as integer) as risk_score,
+    signals.rules_fired,
+    customer_source_updates.source_updated_at
 
-union all
+from (
+    select entity_type, entity_id, customer_id, risk_score, rules_fired
+    from charge_signals
 
-select entity_type, entity_id, customer_id, cast(risk_score as integer) as risk_score, rules_fired
-from customer_signals
+    union all
+
+    select entity_type, entity_id, customer_id, risk_score, rules_fired
+    from customer_signals
+) as signals
+inner join customer_source_updates
+    on signals.customer_id = customer_source_updates.customer_id
