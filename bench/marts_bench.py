@@ -159,14 +159,19 @@ def as_if_received_when_created(engine) -> None:
                                  " from shift"))
         conn.execute(sa.text("update raw.stripe_events set received_at = created_at + shift.offset from shift"))
         conn.execute(sa.text("update raw.app_rows set loaded_at = updated_at + shift.offset from shift"))
+        # The log's trigger would stamp updated_at with the clock, and every row would look just written to the
+        # incremental webhook models: this rewrites history, so the last write moves with the rest.
+        conn.execute(sa.text("alter table ops.webhook_event_log disable trigger webhook_event_log_updated_at"))
         conn.execute(sa.text("""
             update ops.webhook_event_log as log
             set received_at = events.received_at,
                 processing_started_at = events.received_at,
-                processed_at = events.received_at + make_interval(secs => coalesce(log.processing_ms, 0) / 1000)
+                processed_at = events.received_at + make_interval(secs => coalesce(log.processing_ms, 0) / 1000),
+                updated_at = events.received_at + make_interval(secs => coalesce(log.processing_ms, 0) / 1000)
             from raw.stripe_events as events
             where events.event_id = log.event_id
         """))
+        conn.execute(sa.text("alter table ops.webhook_event_log enable trigger webhook_event_log_updated_at"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("vacuum analyze"))
 

@@ -1,7 +1,10 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
-int_stripe__charge_refund_increments, fct_charges, fct_refunds, fraud_signals) give the same rows as a full refresh after late and out-of-order events: build on part
-of the events, made to look as if they arrived over the generated days (so most are outside the lookback), load
-and process the rest (old `created`, new arrival), build incrementally, then compare with a full refresh."""
+"""Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
+int_stripe__charge_refund_increments, fct_charges, fct_refunds, fraud_signals, stg_ops__webhook_event_log,
+webhook_health) give the same rows as a full refresh after late and out-of-order events: build on part of the
+events, made to look as if they arrived over the generated days (so most are outside the lookback), load and process
+the rest (old `created`, new arrival), build incrementally, then compare with a full refresh. The webhook models also
+follow a log row whose status alone changes, long after its event arrived."""
 
 from __future__ import annotations
 
@@ -21,11 +24,14 @@ DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 DBT = Path(sys.executable).with_name("dbt")
 INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_stripe__dispute_events",
                       "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
-                      "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals")
+                      "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals",
+                      "stg_ops__webhook_event_log", "webhook_health")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
-                          "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals")
+                          "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals",
+                          "stg_ops__webhook_event_log", "webhook_health")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
-          "+stg_stripe__disputes", "+fraud_signals")
+          "+stg_stripe__disputes", "+fraud_signals", "+webhook_health")
+WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
 newest one already stored, and charges never seen before."""
@@ -67,17 +73,18 @@ def dbt(settings, target_path: Path, *args: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-def snapshot(engine: sa.Engine) -> dict[str, set[str]]:
+def snapshot(engine: sa.Engine, models: tuple[str, ...] = INCREMENTAL_MODELS) -> dict[str, set[str]]:
     """Every row of every incremental model, as Postgres writes the row out (jsonb columns included)."""
     with engine.connect() as conn:
         return {model: set(conn.execute(sa.text(f"select cast(rows as text) from analytics.{model} as rows")).scalars())
-                for model in INCREMENTAL_MODELS}
+                for model in models}
 
 
 def as_if_received_when_created(engine: sa.Engine) -> None:
     """Make every stored event look as if it had arrived when it was created, the newest a day ago (and its
-    object's state processed then): the early events' arrivals then span the generated days, so the incremental
-    build's lookback (an hour before the newest arrival) re-reads only the last few of them."""
+    object's state processed then, its log row written then): the early events' arrivals then span the generated
+    days, so the incremental build's lookback (an hour before the newest arrival) re-reads only the last few of
+    them."""
     from ingest.processing import STATE_TABLES
 
     offset = "(select now() - interval '1 day' - max(created_at) from raw.stripe_events)"
@@ -85,6 +92,19 @@ def as_if_received_when_created(engine: sa.Engine) -> None:
         for table in STATE_TABLES:
             conn.execute(sa.text(f"update raw.{table.table} set updated_at = last_event_created_at + {offset}"))
         conn.execute(sa.text(f"update raw.stripe_events set received_at = created_at + {offset}"))
+        # Every timestamp of a log row moves with its arrival. The trigger would stamp updated_at with the clock,
+        # making every row look just written and the next build re-read the whole log: history is rewritten here.
+        conn.execute(sa.text("alter table ops.webhook_event_log disable trigger webhook_event_log_updated_at"))
+        conn.execute(sa.text("""
+            update ops.webhook_event_log as log
+            set received_at = events.received_at,
+                processing_started_at = log.processing_started_at + (events.received_at - log.received_at),
+                processed_at = log.processed_at + (events.received_at - log.received_at),
+                updated_at = log.updated_at + (events.received_at - log.received_at)
+            from raw.stripe_events as events
+            where events.event_id = log.event_id
+        """))
+        conn.execute(sa.text("alter table ops.webhook_event_log enable trigger webhook_event_log_updated_at"))
 
 
 @pytest.fixture(scope="module")
@@ -136,4 +156,55 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     for model in CHANGED_BY_LATE_EVENTS:
         assert incremental[model] != before[model], f"the late events should change {model}"
     for model in INCREMENTAL_MODELS:
+        assert incremental[model] == full[model], model
+
+
+def processed_per_hour(engine: sa.Engine) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text("select hour, processed from analytics.webhook_health")).all())
+
+
+def test_processing_an_old_event_alone_reaches_the_incremental_webhook_models(tmp_path):
+    """No new event, only status changes: the oldest events, stored but not yet processed at the first build,
+    are processed. They arrived (as_if_received_when_created) twelve days before the newest event, outside the
+    lookback, so only the log's updated_at can bring their rows and hours into the incremental build."""
+    from demo.generate import generate_demo_data
+    from ingest.processing import process_pending
+    from ingest.stripe_events import load_events
+    from payops.db import ready_engine
+
+    with embedded_warehouse(tmp_path / "warehouse") as settings:
+        engine = ready_engine(settings)
+        demo = generate_demo_data(settings, days=12, students=10, seed=11, end=date(2026, 6, 30), progress=False,
+                                  out_dir=tmp_path / "events", write_app=False)
+        events = {}
+        for path in sorted(demo.out_dir.rglob("*.jsonl")):
+            for line in path.read_bytes().splitlines():
+                if line:
+                    events.setdefault(orjson.loads(line)["id"], line)
+        ordered = sorted(events.items(), key=lambda item: orjson.loads(item[1])["created"])
+        oldest, rest = ordered[:5], ordered[5:]
+
+        load_events(engine, rest, source="replay")
+        process_pending(engine)
+        load_events(engine, oldest, source="replay")  # stored, still `received`
+        as_if_received_when_created(engine)
+        target = tmp_path / "target"
+        dbt(settings, target, "run", "--select", "+webhook_health")
+        before = snapshot(engine, WEBHOOK_MODELS)
+        processed_before = processed_per_hour(engine)
+
+        assert process_pending(engine).processed == len(oldest)
+        dbt(settings, target, "run", "--select", "+webhook_health")
+        incremental = snapshot(engine, WEBHOOK_MODELS)
+        processed_after = processed_per_hour(engine)
+
+        dbt(settings, target, "run", "--select", "+webhook_health", "--full-refresh")
+        full = snapshot(engine, WEBHOOK_MODELS)
+
+    assert sum(processed_after.values()) == sum(processed_before.values()) + len(oldest)
+    moved = [hour for hour in processed_after if processed_after[hour] != processed_before.get(hour)]
+    assert moved and all(hour in processed_before for hour in moved), "only the old events' hours should move"
+    for model in WEBHOOK_MODELS:
+        assert incremental[model] != before[model], f"processing should change {model}"
         assert incremental[model] == full[model], model
