@@ -1,5 +1,4 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
-"""Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
 int_stripe__charge_refund_increments, fct_charges, fct_refunds, fraud_signals, stg_ops__webhook_event_log,
 webhook_health) give the same rows as a full refresh after late and out-of-order events: build on part of the
 events, made to look as if they arrived over the generated days (so most are outside the lookback), load and process
