@@ -45,13 +45,17 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from dagster_project.environment import DBT_REFRESH_ARGS  # noqa: E402
+from dagster_project.environment import DBT_REFRESH_ARGS
 
 DBT_DIR = REPO / "dbt"
 DBT = Path(sys.executable).with_name("dbt")
 SEED = 7
 END = date(2026, 6, 30)
 NEW_BATCH_SEEDS = (1007, 2007)
+"""Generator seeds of a run's two batches of new events; a rerun on the same --home adds RERUN_SEED_STEP per
+earlier run, so its events are new too."""
+RERUN_SEED_STEP = 10_000
+RUNS_LOG = ".marts-bench-runs"
 NEW_BATCH_DAYS = 5
 LOADED_MARKER = ".marts-bench-loaded"
 AGED_MARKER = ".marts-bench-aged"
@@ -366,9 +370,14 @@ def main() -> int:
         sizes = table_sizes(engine)
 
         last_day = END + timedelta(days=NEW_BATCH_DAYS)
-        add_new_events(settings, engine, home, args.new_events, NEW_BATCH_SEEDS[0], END)
+        runs_log = home / RUNS_LOG
+        earlier_runs = len(runs_log.read_text().splitlines()) if runs_log.exists() else 0
+        with runs_log.open("a") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        first_seed, second_seed = (seed + RERUN_SEED_STEP * earlier_runs for seed in NEW_BATCH_SEEDS)
+        add_new_events(settings, engine, home, args.new_events, first_seed, END)
         incremental_build, _ = timed("incremental build (the refresh's dbt build)", dbt, env, home, *DBT_REFRESH_ARGS)
-        add_new_events(settings, engine, home, args.new_events, NEW_BATCH_SEEDS[1], last_day)
+        add_new_events(settings, engine, home, args.new_events, second_seed, last_day)
         incremental_run, _ = timed("incremental dbt run", dbt, env, home, "run")
 
         say(f"Queries, {args.runs} runs each (load {load_average()}):")
