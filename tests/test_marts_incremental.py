@@ -82,7 +82,7 @@ def snapshot(engine: sa.Engine, models: tuple[str, ...] = INCREMENTAL_MODELS) ->
 def as_if_received_when_created(engine: sa.Engine) -> None:
     """Make every stored event look as if it had arrived when it was created, the newest a day ago (and its
     object's state processed then, its log row written then): the early events' arrivals then span the generated
-    days, so the incremental build's lookback (an hour before the newest arrival) re-reads only the last few of
+    days, so the incremental build's lookback (15 minutes before the newest arrival) re-reads only the last few of
     them."""
     from ingest.processing import STATE_TABLES
 

@@ -41,16 +41,11 @@ event_log as (
         extract(epoch from received_at - event_created_at) as lag_seconds
 
     {%- if is_incremental() %}
-    -- Each changed hour's rows through the index on received_at (a range: `hour in (...)` could not use
-    -- it). The planner guesses a third of the log changed (the watermark is a subquery) and would scan
-    -- and sort all of it; `offset 0` keeps it from flattening this lateral subquery into such a join.
+    -- Each changed hour's rows, as a range of received_at (its index): `hour in (...)` could not use it.
     from changed_hours
-    cross join lateral (
-        select * from {{ ref('stg_ops__webhook_event_log') }} as hour_rows
-        where hour_rows.received_at >= changed_hours.hour
-            and hour_rows.received_at < changed_hours.hour + interval '1 hour'
-        offset 0
-    ) as log_rows
+    inner join {{ ref('stg_ops__webhook_event_log') }} as log_rows
+        on log_rows.received_at >= changed_hours.hour
+        and log_rows.received_at < changed_hours.hour + interval '1 hour'
     {%- else %}
     from {{ ref('stg_ops__webhook_event_log') }} as log_rows
     {%- endif %}

@@ -49,14 +49,5 @@ select
     event_log.updated_at
 
 from event_log
-{%- if is_incremental() %}
--- One primary-key lookup per changed row. The planner cannot see how few rows changed (the watermark is a
--- subquery, so it guesses a third of the log) and would hash-join a scan of every stored event, payloads
--- and all; `offset 0` keeps it from flattening this lateral subquery back into that join.
-cross join lateral (
-    select * from events where events.event_id = event_log.event_id offset 0
-) as events
-{%- else %}
 inner join events
     on event_log.event_id = events.event_id
-{%- endif %}
