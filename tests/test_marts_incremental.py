@@ -1,9 +1,12 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
-int_stripe__charge_refund_increments, fct_charges, fct_refunds, fraud_signals, stg_ops__webhook_event_log,
-webhook_health) give the same rows as a full refresh after late and out-of-order events: build on part of the
-events, made to look as if they arrived over the generated days (so most are outside the lookback), load and process
-the rest (old `created`, new arrival), build incrementally, then compare with a full refresh. The webhook models also
-follow a log row whose status alone changes, long after its event arrived."""
+int_stripe__charge_refund_increments, fct_charges, fct_refunds, fct_payment_intents, student_payment_summary,
+fraud_signals, stg_ops__webhook_event_log, webhook_health) give the same rows as a full refresh after late and
+out-of-order events: build on part of the events, made to look as if they arrived over the generated days (so most
+are outside the lookback), load and process the rest (old `created`, new arrival), build incrementally, then compare
+with a full refresh. The app's tables change in between too: a purchase's currency is corrected (its student's row in
+the wrong currency must go) and a balance's hours are used. A second round ages every arrival past the lookback and
+closes a dispute as lost, a change only the dispute's state shows. The webhook models also follow a log row whose
+status alone changes, long after its event arrived."""
 
 from __future__ import annotations
 
@@ -16,20 +19,20 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-
 from conftest import embedded_warehouse
 
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 DBT = Path(sys.executable).with_name("dbt")
 INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_stripe__dispute_events",
                       "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
-                      "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals",
-                      "stg_ops__webhook_event_log", "webhook_health")
+                      "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
+                      "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
-                          "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fraud_signals",
-                          "stg_ops__webhook_event_log", "webhook_health")
+                          "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
+                          "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
-          "+stg_stripe__disputes", "+fraud_signals", "+webhook_health")
+          "+stg_stripe__disputes", "+fct_payment_intents", "+student_payment_summary", "+fraud_signals",
+          "+webhook_health")
 WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
@@ -79,14 +82,14 @@ def snapshot(engine: sa.Engine, models: tuple[str, ...] = INCREMENTAL_MODELS) ->
                 for model in models}
 
 
-def as_if_received_when_created(engine: sa.Engine) -> None:
-    """Make every stored event look as if it had arrived when it was created, the newest a day ago (and its
+def as_if_received_when_created(engine: sa.Engine, newest_ago: str = "1 day") -> None:
+    """Make every stored event look as if it had arrived when it was created, the newest `newest_ago` ago (and its
     object's state processed then, its log row written then): the early events' arrivals then span the generated
     days, so the incremental build's lookback (15 minutes before the newest arrival) re-reads only the last few of
     them."""
     from ingest.processing import STATE_TABLES
 
-    offset = "(select now() - interval '1 day' - max(created_at) from raw.stripe_events)"
+    offset = f"(select now() - interval '{newest_ago}' - max(created_at) from raw.stripe_events)"
     with engine.begin() as conn:
         for table in STATE_TABLES:
             conn.execute(sa.text(f"update raw.{table.table} set updated_at = last_event_created_at + {offset}"))
@@ -112,15 +115,105 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory):
         yield settings
 
 
+WRONG_CURRENCY = "chf"
+"""No demo family pays in it: a purchase booked in it gives its student a row of its own."""
+
+
+def add_student_without_payments(app: sa.Engine, like_purchase_id: int) -> tuple[str, int]:
+    """A sibling of the purchase's student, with a pending copy of the purchase that never reached Stripe and a
+    balance of 8 lesson hours: nothing on Stripe's side makes an incremental build look at this student again.
+    Returns the student and the purchase."""
+    with app.begin() as conn:
+        student_id = conn.execute(sa.text(
+            "insert into app.students (id, family_id, name, email, created_at, updated_at)"
+            " select (select max(id) + 1 from app.students), family_id, 'Sibling', 'sibling@example.com',"
+            "  created_at, updated_at"
+            " from app.students where id = (select student_id from app.purchase_transactions where id = :id)"
+            " returning id"), {"id": like_purchase_id}).scalar_one()
+        purchase_id = conn.execute(sa.text(
+            "insert into app.purchase_transactions (id, student_id, package_id, transaction_type, payment_status,"
+            "  hours_purchased, amount, currency, stripe_customer_id, livemode, metadata, created_at, updated_at)"
+            " select (select max(id) + 1 from app.purchase_transactions), :student, package_id, transaction_type,"
+            "  'pending', hours_purchased, amount, currency, stripe_customer_id, livemode, metadata, created_at,"
+            "  updated_at"
+            " from app.purchase_transactions where id = :id returning id"),
+            {"student": student_id, "id": like_purchase_id}).scalar_one()
+        conn.execute(sa.text(
+            "insert into app.student_account_balances (id, student_id, hours_purchased, hours_consumed,"
+            "  balance_amount, currency, created_at, updated_at)"
+            " select (select max(id) + 1 from app.student_account_balances), :student, 10, 2, 0, currency,"
+            "  created_at, updated_at"
+            " from app.purchase_transactions where id = :id"), {"student": student_id, "id": like_purchase_id})
+    return str(student_id), purchase_id
+
+
+def book_in_wrong_currency(app: sa.Engine, purchase_id: int) -> str:
+    """The platform books the purchase in WRONG_CURRENCY (as if typed wrong); returns the right currency."""
+    with app.begin() as conn:
+        currency = conn.execute(sa.text("select currency from app.purchase_transactions where id = :id"),
+                                {"id": purchase_id}).scalar_one()
+        assert currency != WRONG_CURRENCY
+        conn.execute(sa.text("update app.purchase_transactions set currency = :wrong where id = :id"),
+                     {"wrong": WRONG_CURRENCY, "id": purchase_id})
+    return currency
+
+
+def correct_the_app(app: sa.Engine, purchase_id: int, currency: str, lessons_taken_by: str) -> None:
+    """After the first build the platform fixes the purchase's currency and a student takes an hour of lessons, both
+    stamped after anything copied so far (as `payops ingest app` expects of a change)."""
+    later = "(select max(updated_at) + interval '1 hour' from app.{})"
+    with app.begin() as conn:
+        conn.execute(sa.text(f"update app.purchase_transactions set currency = :currency,"
+                             f" updated_at = {later.format('purchase_transactions')} where id = :id"),
+                     {"currency": currency, "id": purchase_id})
+        conn.execute(sa.text(f"update app.student_account_balances set hours_consumed = hours_consumed + 1,"
+                             f" updated_at = {later.format('student_account_balances')} where student_id = :student"),
+                     {"student": int(lessons_taken_by)})
+
+
+def dispute_lost_late(engine: sa.Engine) -> tuple[tuple[str, bytes], str]:
+    """An open dispute closes as lost, in an event newer than any stored; returns the event and the disputed charge.
+    A charge.dispute.closed changes no charge: only the dispute's own state can tell student_payment_summary."""
+    with engine.connect() as conn:
+        payload = conn.execute(sa.text(
+            "select payload from raw.stripe_events where object_type = 'dispute' and object_id = ("
+            "  select id from raw.stripe_disputes where object ->> 'status' in ('needs_response', 'under_review')"
+            "  order by id limit 1)"
+            " order by created_at desc, event_id desc limit 1")).scalar_one()
+        newest = conn.execute(sa.text("select max(created_at) from raw.stripe_events")).scalar_one()
+    lost = payload["data"]["object"] | {"status": "lost"}
+    payload |= {"id": "evt_dispute_lost_late", "type": "charge.dispute.closed", "created": int(newest.timestamp()) + 3600,
+                "data": {"object": lost, "previous_attributes": {"status": payload["data"]["object"]["status"]}}}
+    return (payload["id"], orjson.dumps(payload)), lost["charge"]
+
+
+def summary_figures(engine: sa.Engine) -> set[str]:
+    """student_payment_summary's rows without its bookkeeping columns."""
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(
+            "select cast(to_jsonb(rows) - 'state_updated_at' - 'app_updated_at' as text)"
+            " from analytics.student_payment_summary as rows")).scalars())
+
+
+def summary_row(engine: sa.Engine, student_id: str, currency: str, livemode: bool = True) -> dict | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select * from analytics.student_payment_summary where student_id = :student"
+                                   " and currency = :currency and livemode = :livemode"),
+                           {"student": student_id, "currency": currency, "livemode": livemode}).mappings().one_or_none()
+    return None if row is None else dict(row)
+
+
 def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse, tmp_path):
     from demo.generate import generate_demo_data
+    from ingest.app_tables import copy_app_tables
     from ingest.processing import process_pending
     from ingest.stripe_events import load_events
-    from payops.db import ready_engine
+    from payops.db import app_engine, ready_engine
 
     engine = ready_engine(warehouse)
+    app = app_engine(warehouse)
     demo = generate_demo_data(warehouse, days=12, students=30, seed=5, end=date(2026, 6, 30), progress=False,
-                              out_dir=tmp_path / "events", write_app=False)
+                              out_dir=tmp_path / "events")
     events: dict[str, bytes] = {}
     for path in sorted(demo.out_dir.rglob("*.jsonl")):
         for line in path.read_bytes().splitlines():
@@ -132,17 +225,31 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     early += FADING_OUTLIER_EARLY
     late += FADING_OUTLIER_LATE
 
+    # Two students only the app knows: one for each kind of app change, so neither is found through another change.
+    with app.connect() as conn:
+        paid = conn.execute(sa.text("select min(id) from app.purchase_transactions where livemode")).scalar_one()
+    mistyped_student, mistyped_purchase = add_student_without_payments(app, paid)
+    currency = book_in_wrong_currency(app, mistyped_purchase)
+    lessons_student, _ = add_student_without_payments(app, paid)
+    copy_app_tables(app, engine)
     load_events(engine, early, source="replay")
     process_pending(engine)
     as_if_received_when_created(engine)
     # Models only: the seeds they read, no data or unit tests (tests/test_dbt_project.py runs those).
     dbt(warehouse, tmp_path / "target", "build", *SELECT, "--resource-type", "model", "seed")
     before = snapshot(engine)
+    assert summary_row(engine, mistyped_student, WRONG_CURRENCY)["purchases"] == 1
+    assert summary_row(engine, lessons_student, currency)["hours_balance"] == 8
 
+    correct_the_app(app, mistyped_purchase, currency, lessons_student)
+    copy_app_tables(app, engine)
     load_events(engine, late, source="replay")
     process_pending(engine)
     dbt(warehouse, tmp_path / "target", "run", *SELECT)
     incremental = snapshot(engine)
+    assert summary_row(engine, mistyped_student, WRONG_CURRENCY) is None, "the corrected currency's row should go"
+    assert summary_row(engine, mistyped_student, currency)["purchases"] == 1
+    assert summary_row(engine, lessons_student, currency)["hours_balance"] == 7, "the used hour should count"
 
     dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
     full = snapshot(engine)
@@ -157,6 +264,24 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     for model in INCREMENTAL_MODELS:
         assert incremental[model] == full[model], model
 
+    # Every student the late events touched sits inside the lookback of the next build, which would hide a change
+    # only one kind of upstream row reveals. So the stored arrivals age past the lookback before a dispute closes;
+    # aged arrivals differ from those the incremental models stored, so only the summary's figures are compared.
+    as_if_received_when_created(engine, newest_ago="5 days")
+    event, charge_id = dispute_lost_late(engine)
+    with engine.connect() as conn:
+        student_id, currency, livemode = conn.execute(sa.text(
+            "select student_id, currency, livemode from analytics.fct_charges where charge_id = :charge"),
+            {"charge": charge_id}).one()
+    loss_before = summary_row(engine, student_id, currency, livemode)["dispute_loss_amount_minor"]
+    load_events(engine, [event], source="replay")
+    process_pending(engine)
+    dbt(warehouse, tmp_path / "target", "run", *SELECT)
+    incremental = summary_figures(engine)
+    assert summary_row(engine, student_id, currency, livemode)["dispute_loss_amount_minor"] > loss_before
+
+    dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
+    assert incremental == summary_figures(engine)
 
 def processed_per_hour(engine: sa.Engine) -> dict:
     with engine.connect() as conn:

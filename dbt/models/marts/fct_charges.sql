@@ -1,6 +1,7 @@
 -- One row per charge (payment attempt) in its latest state, with the card, Radar outcome and the
 -- platform purchase it pays. Incremental: only charges the warehouse heard about since the last
--- build (minus the lookback) are re-read and merged on charge_id.
+-- build (minus the lookback) are re-read and merged on charge_id. The payment_intent_id and student_id indexes
+-- serve fct_payment_intents and student_payment_summary, which recompute all charges of an intent or a student.
 {{
     config(
         materialized='incremental',
@@ -12,6 +13,8 @@
             {'columns': ['created_day', 'currency', 'livemode']},
             {'columns': ['customer_id', 'created_at']},
             {'columns': ['purchase_transaction_id']},
+            {'columns': ['payment_intent_id']},
+            {'columns': ['student_id']},
         ],
     )
 }}

@@ -1,16 +1,57 @@
 -- One row per payment intent: its final status and the attempts (charges) it took. An intent whose
 -- failed attempt was followed by a successful one is a recovered payment.
+-- Incremental: an intent whose own state or any of whose charges changed since the last build (minus the
+-- lookback) is recomputed whole from all its charges and merged on payment_intent_id. The app's purchase
+-- (the last fallback for student and purchase) is read as it stands when that happens, as fct_charges does.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=payops_incremental_strategy(),
+        unique_key='payment_intent_id',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['payment_intent_id'], 'unique': true},
+            {'columns': ['state_updated_at']},
+        ],
+    )
+}}
+
+-- depends_on: {{ ref('stg_stripe__charges') }}
+
 with
+
+{% if is_incremental() %}
+-- Charges are found changed in stg_stripe__charges, whose index on state_updated_at fct_charges lacks; both
+-- hold the same state_updated_at for every charge.
+changed_payment_intents as (
+
+    select payment_intent_id from {{ ref('stg_stripe__payment_intents') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+    union
+
+    select payment_intent_id from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+        and payment_intent_id is not null
+
+),
+{% endif %}
 
 payment_intents as (
 
     select * from {{ ref('stg_stripe__payment_intents') }}
+    {%- if is_incremental() %}
+    where payment_intent_id in (select payment_intent_id from changed_payment_intents)
+    {%- endif %}
 
 ),
 
 charges as (
 
     select * from {{ ref('fct_charges') }}
+    {%- if is_incremental() %}
+    where payment_intent_id in (select payment_intent_id from changed_payment_intents)
+    {%- endif %}
 
 ),
 
@@ -23,7 +64,8 @@ attempts as (
         min(created_at) as first_attempt_at,
         min(case when status = 'succeeded' then created_at end) as succeeded_at,
         min(purchase_transaction_id) as purchase_transaction_id,
-        min(student_id) as student_id
+        min(student_id) as student_id,
+        max(state_updated_at) as charges_updated_at
 
     from charges
     where payment_intent_id is not null
@@ -64,7 +106,9 @@ select
     attempts.first_attempt_at,
     attempts.succeeded_at,
     cast({{ dbt.datediff('attempts.first_attempt_at', 'attempts.succeeded_at', 'second') }} as {{ dbt.type_bigint() }}) as seconds_to_success,
-    payment_intents.livemode
+    payment_intents.livemode,
+    -- greatest() skips nulls: an intent without charges keeps its own time.
+    greatest(payment_intents.state_updated_at, attempts.charges_updated_at) as state_updated_at
 
 from payment_intents
 left join attempts
