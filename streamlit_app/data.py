@@ -246,8 +246,10 @@ def webhook_hours(settings: Settings, hours: int) -> pd.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def webhook_totals(settings: Settings, hours: int) -> dict:
-    """Sums and lag percentiles over the window, computed from the event log itself (percentiles do not add)."""
-    with _reading(settings, "ops.webhook_events") as conn:
+    """Sums and lag percentiles over the window, from the event log's rows (percentiles do not add), as of the
+    last refresh like the hourly chart: the staging copy has the event's `created` beside its arrival and an
+    index on arrival, where the live view joins every stored event of the window, payloads and all."""
+    with _reading(settings, "analytics.stg_ops__webhook_event_log") as conn:
         row = conn.execute(
             sa.text(
                 """
@@ -260,7 +262,7 @@ def webhook_totals(settings: Settings, hours: int) -> dict:
                        percentile_cont(0.95) within group (order by extract(epoch from received_at - event_created_at))
                            as lag_p95_seconds,
                        max(received_at) as newest_received_at
-                from ops.webhook_events
+                from analytics.stg_ops__webhook_event_log
                 where received_at >= date_trunc('hour', now()) - make_interval(hours => :hours - 1)
                 """
             ),
