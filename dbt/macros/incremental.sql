@@ -15,9 +15,12 @@
     is compiled and written into the SQL as a constant: behind a subquery the planner guessed that a third
     of a million-row source had changed and scanned it whole instead of reading its index. -#}
 {% macro changed_since_last_build(watermark_column, this_column=none) -%}
+    {%- set this_watermark = this_column or watermark_column -%}
     {%- if is_incremental() and execute -%}
-        {%- set newest = run_query(
-            "select cast(max(" ~ (this_column or watermark_column) ~ ") as text) from " ~ this
+        {#- A table built before its model kept this watermark (an upgrade) is re-read whole once. -#}
+        {%- set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- set newest = none if this_watermark not in built_columns else run_query(
+            "select cast(max(" ~ this_watermark ~ ") as text) from " ~ this
         ).columns[0].values()[0] -%}
         {%- if newest is none -%}
     true
