@@ -4,7 +4,6 @@ currency against figures computed straight from the generated event files (tests
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import dagster as dg
 import orjson
 import pytest
 import sqlalchemy as sa
-from conftest import END, TIMEZONE
+from conftest import TIMEZONE
 from oracle import Figures, expected_payments_daily, read_events
 
 EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "brl": 2, "jpy": 0, "kwd": 3}
