@@ -191,7 +191,7 @@ def summary_figures(engine: sa.Engine) -> set[str]:
     """student_payment_summary's rows without its bookkeeping columns."""
     with engine.connect() as conn:
         return set(conn.execute(sa.text(
-            "select cast(to_jsonb(rows) - 'state_updated_at' - 'app_updated_at' as text)"
+            "select cast(to_jsonb(rows) - 'state_updated_at' - 'app_loaded_at' as text)"
             " from analytics.student_payment_summary as rows")).scalars())
 
 

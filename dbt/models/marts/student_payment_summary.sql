@@ -4,8 +4,8 @@
 -- Incremental: a student any of whose charges, refund increments, disputes, purchases or balance changed
 -- since the last build (minus the lookback) is recomputed whole. delete+insert on student_id replaces all the
 -- student's rows, so a (currency, mode) row the student no longer has goes too. Stripe and the app keep
--- separate clocks, so each has its own watermark column: Stripe's is arrival in the warehouse, the app's is
--- the app's updated_at, which `payops ingest app` copies in order (minus a 5-minute overlap).
+-- separate loads, so each has its own watermark column, both arrival in the warehouse: Stripe's state
+-- updates, and the app rows' `loaded_at` (when `payops ingest app` copied them).
 {{
     config(
         materialized='incremental',
@@ -15,7 +15,7 @@
         indexes=[
             {'columns': ['student_id', 'currency', 'livemode'], 'unique': true},
             {'columns': ['state_updated_at']},
-            {'columns': ['app_updated_at']},
+            {'columns': ['app_loaded_at']},
         ],
     )
 }}
@@ -57,12 +57,12 @@ changed_students as (
     union
 
     select student_id from {{ ref('stg_app__purchase_transactions') }}
-    where {{ changed_since_last_build('updated_at', 'app_updated_at') }}
+    where {{ changed_since_last_build('loaded_at', 'app_loaded_at') }}
 
     union
 
     select student_id from {{ ref('stg_app__student_account_balances') }}
-    where {{ changed_since_last_build('updated_at', 'app_updated_at') }}
+    where {{ changed_since_last_build('loaded_at', 'app_loaded_at') }}
 
 ),
 {% endif %}
@@ -163,7 +163,7 @@ dispute_figures as (
 
 purchase_figures as (
 
-    select student_id, currency, livemode, count(*) as purchases, max(updated_at) as purchases_updated_at
+    select student_id, currency, livemode, count(*) as purchases, max(loaded_at) as purchases_loaded_at
     from purchases
     group by 1, 2, 3
 
@@ -191,7 +191,7 @@ summary as (
         coalesce(dispute_figures.disputes, 0) as disputes,
         charge_figures.last_payment_at,
         greatest(charge_figures.charges_updated_at, refund_figures.refunds_updated_at) as state_updated_at,
-        purchase_figures.purchases_updated_at
+        purchase_figures.purchases_loaded_at
 
     from keys
     left join charge_figures
@@ -230,7 +230,7 @@ select
     summary.last_payment_at,
     -- Dispute states are not folded in: a watermark older than what was read only makes the next build re-read more.
     summary.state_updated_at,
-    greatest(summary.purchases_updated_at, balances.updated_at) as app_updated_at
+    greatest(summary.purchases_loaded_at, balances.loaded_at) as app_loaded_at
 
 from summary
 left join balances
