@@ -283,6 +283,33 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
     assert incremental == summary_figures(engine)
 
+
+UPGRADED_WATERMARKS = {"fraud_signals": "source_updated_at", "webhook_health": "log_updated_at",
+                       "student_payment_summary": "app_loaded_at", "stg_app__purchase_transactions": "loaded_at"}
+
+
+def test_a_table_built_before_its_model_kept_a_watermark_is_read_whole_once(warehouse, tmp_path):
+    """An existing warehouse upgraded to a model that keeps a new watermark column: its table lacks the column, and
+    the next ordinary build must re-read it whole (and add the column) rather than fail. Runs on the warehouse the
+    test above left fully refreshed."""
+    from payops.db import ready_engine
+
+    engine = ready_engine(warehouse)
+
+    def rows_by_content() -> dict[str, set[str]]:  # jsonb sorts keys: the re-added column's position is irrelevant
+        with engine.connect() as conn:
+            return {model: set(conn.execute(sa.text(
+                f"select cast(to_jsonb(rows) as text) from analytics.{model} as rows")).scalars())
+                for model in UPGRADED_WATERMARKS}
+
+    full = rows_by_content()
+    with engine.begin() as conn:
+        for model, column in UPGRADED_WATERMARKS.items():
+            conn.execute(sa.text(f"alter table analytics.{model} drop column {column}"))
+    dbt(warehouse, tmp_path / "target", "run", "--select", *UPGRADED_WATERMARKS)
+    assert rows_by_content() == full
+
+
 def processed_per_hour(engine: sa.Engine) -> dict:
     with engine.connect() as conn:
         return dict(conn.execute(sa.text("select hour, processed from analytics.webhook_health")).all())

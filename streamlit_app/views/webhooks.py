@@ -45,7 +45,8 @@ with ui.warehouse_errors_explained():
 
 st.caption(
     "Both modes: the event log is not split by mode. Hours of arrival in UTC; lag = arrival - the event's "
-    "`created` (delivery delay, Stripe's retries included)."
+    "`created` (delivery delay, Stripe's retries included). Counts and lag as of the last refresh; the failed "
+    "events below are live."
 )
 ui.kpi_row(
     [
