@@ -198,7 +198,8 @@ def test_deliveries_committed_together_are_each_answered_and_one_postgres_refuse
     refused = "evt_grouped_refused"
     duplicate_of = good[7]
     with receiver.engine.begin() as conn:
-        conn.execute(sa.text(f"alter table raw.stripe_events add constraint refuses_one_event check (event_id <> '{refused}')"))
+        conn.execute(sa.text(
+            f"alter table raw.stripe_events add constraint refuses_one_event check (event_id <> '{refused}')"))
     try:
         with receiver.engine.connect() as blocker, ThreadPoolExecutor(42) as pool:
             blocker.execute(sa.text("lock table ops.webhook_event_log in exclusive mode"))
