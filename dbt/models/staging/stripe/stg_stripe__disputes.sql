@@ -23,41 +23,54 @@ source as (
 
 ),
 
+-- Typed fields read in one pass over the object (see stg_stripe__charges).
 disputes as (
 
     select
-        id as dispute_id,
-        object ->> 'charge' as charge_id,
-        object ->> 'payment_intent' as payment_intent_id,
-        livemode,
-        object ->> 'status' as status,
-        {{ stripe_is_final_status("object ->> 'status'", 'dispute') }} as is_closed,
-        cast(object ->> 'amount' as bigint) as amount,
-        lower(object ->> 'currency') as currency,
-        object ->> 'reason' as reason,
-        cast(object ->> 'is_charge_refundable' as boolean) as is_charge_refundable,
-        object -> 'payment_method_details' -> 'card' ->> 'case_type' as case_type,
-        object -> 'payment_method_details' -> 'card' ->> 'network_reason_code' as network_reason_code,
-        to_timestamp(cast(object -> 'evidence_details' ->> 'due_by' as bigint)) as evidence_due_by,
-        cast(object -> 'evidence_details' ->> 'has_evidence' as boolean) as has_evidence,
-        cast(object -> 'evidence_details' ->> 'past_due' as boolean) as is_past_due,
-        cast(object -> 'evidence_details' ->> 'submission_count' as integer) as evidence_submission_count,
-        to_timestamp(cast(object ->> 'created' as bigint)) as dispute_created_at,
-        last_event_id as latest_event_id,
-        last_event_created_at as latest_event_created_at,
+        source.id as dispute_id,
+        dispute.charge as charge_id,
+        dispute.payment_intent as payment_intent_id,
+        source.livemode,
+        dispute.status,
+        {{ stripe_is_final_status('dispute.status', 'dispute') }} as is_closed,
+        dispute.amount,
+        lower(dispute.currency) as currency,
+        dispute.reason,
+        dispute.is_charge_refundable,
+        dispute.payment_method_details -> 'card' ->> 'case_type' as case_type,
+        dispute.payment_method_details -> 'card' ->> 'network_reason_code' as network_reason_code,
+        to_timestamp(cast(dispute.evidence_details ->> 'due_by' as bigint)) as evidence_due_by,
+        cast(dispute.evidence_details ->> 'has_evidence' as boolean) as has_evidence,
+        cast(dispute.evidence_details ->> 'past_due' as boolean) as is_past_due,
+        cast(dispute.evidence_details ->> 'submission_count' as integer) as evidence_submission_count,
+        to_timestamp(dispute.created) as dispute_created_at,
+        source.last_event_id as latest_event_id,
+        source.last_event_created_at as latest_event_created_at,
         lower(coalesce(
-            object -> 'payment_method_details' -> 'card' ->> 'network',
-            object -> 'payment_method_details' -> 'card' ->> 'brand'
+            dispute.payment_method_details -> 'card' ->> 'network',
+            dispute.payment_method_details -> 'card' ->> 'brand'
         )) as network,
         -- Inquiries (Visa retrieval requests, pre-disputes) move no money; their statuses start with warning_.
         coalesce(
-            object -> 'payment_method_details' -> 'card' ->> 'case_type' = 'inquiry'
-            or object ->> 'status' like 'warning\_%',
+            dispute.payment_method_details -> 'card' ->> 'case_type' = 'inquiry'
+            or dispute.status like 'warning\_%',
             false
         ) as is_inquiry,
-        updated_at as state_updated_at
+        source.updated_at as state_updated_at
 
     from source
+    cross join lateral jsonb_to_record(source.object) as dispute (
+        charge text,
+        payment_intent text,
+        status text,
+        amount bigint,
+        currency text,
+        reason text,
+        is_charge_refundable boolean,
+        payment_method_details jsonb,
+        evidence_details jsonb,
+        created bigint
+    )
 
 )
 

@@ -24,25 +24,27 @@ source as (
 
 ),
 
+-- The payload is read once per row: each `->` on a compressed jsonb value decompresses all of it again.
 renamed as (
 
     select
-        event_id,
-        event_type,
-        api_version,
-        livemode,
-        created_at as event_created_at,
-        object_type,
-        object_id,
-        to_timestamp(cast(payload -> 'data' -> 'object' ->> 'created' as bigint)) as object_created_at,
-        payload -> 'data' -> 'object' as data_object,
-        payload -> 'data' -> 'previous_attributes' as previous_attributes,
-        payload -> 'request' ->> 'id' as request_id,
-        payload -> 'request' ->> 'idempotency_key' as idempotency_key,
-        received_at,
-        source as ingest_channel
+        source.event_id,
+        source.event_type,
+        source.api_version,
+        source.livemode,
+        source.created_at as event_created_at,
+        source.object_type,
+        source.object_id,
+        to_timestamp(cast(event.data -> 'object' ->> 'created' as bigint)) as object_created_at,
+        event.data -> 'object' as data_object,
+        event.data -> 'previous_attributes' as previous_attributes,
+        event.request ->> 'id' as request_id,
+        event.request ->> 'idempotency_key' as idempotency_key,
+        source.received_at,
+        source.source as ingest_channel
 
     from source
+    cross join lateral jsonb_to_record(source.payload) as event (data jsonb, request jsonb)
     where {{ not_yet_in_this('source.event_id', 'event_id') }}
 
 )

@@ -23,31 +23,47 @@ source as (
 
 ),
 
+-- Typed fields read in one pass over the object (see stg_stripe__charges).
 payment_intents as (
 
     select
-        id as payment_intent_id,
-        object ->> 'customer' as customer_id,
-        object ->> 'latest_charge' as latest_charge_id,
-        livemode,
-        object ->> 'status' as status,
-        object ->> 'capture_method' as capture_method,
-        cast(object ->> 'amount' as bigint) as amount,
-        cast(object ->> 'amount_capturable' as bigint) as amount_capturable,
-        cast(object ->> 'amount_received' as bigint) as amount_received,
-        lower(object ->> 'currency') as currency,
-        object -> 'last_payment_error' ->> 'code' as last_payment_error_code,
-        object -> 'last_payment_error' ->> 'decline_code' as last_payment_error_decline_code,
-        object ->> 'cancellation_reason' as cancellation_reason,
-        to_timestamp(cast(object ->> 'canceled_at' as bigint)) as canceled_at,
-        object -> 'metadata' ->> 'purchase_transaction_id' as purchase_transaction_id,
-        object -> 'metadata' ->> 'student_id' as student_id,
-        to_timestamp(cast(object ->> 'created' as bigint)) as payment_intent_created_at,
-        last_event_id as latest_event_id,
-        last_event_created_at as latest_event_created_at,
-        updated_at as state_updated_at
+        source.id as payment_intent_id,
+        payment_intent.customer as customer_id,
+        payment_intent.latest_charge as latest_charge_id,
+        source.livemode,
+        payment_intent.status,
+        payment_intent.capture_method,
+        payment_intent.amount,
+        payment_intent.amount_capturable,
+        payment_intent.amount_received,
+        lower(payment_intent.currency) as currency,
+        payment_intent.last_payment_error ->> 'code' as last_payment_error_code,
+        payment_intent.last_payment_error ->> 'decline_code' as last_payment_error_decline_code,
+        payment_intent.cancellation_reason,
+        to_timestamp(payment_intent.canceled_at) as canceled_at,
+        payment_intent.metadata ->> 'purchase_transaction_id' as purchase_transaction_id,
+        payment_intent.metadata ->> 'student_id' as student_id,
+        to_timestamp(payment_intent.created) as payment_intent_created_at,
+        source.last_event_id as latest_event_id,
+        source.last_event_created_at as latest_event_created_at,
+        source.updated_at as state_updated_at
 
     from source
+    cross join lateral jsonb_to_record(source.object) as payment_intent (
+        customer text,
+        latest_charge text,
+        status text,
+        capture_method text,
+        amount bigint,
+        amount_capturable bigint,
+        amount_received bigint,
+        currency text,
+        last_payment_error jsonb,
+        cancellation_reason text,
+        canceled_at bigint,
+        metadata jsonb,
+        created bigint
+    )
 
 )
 

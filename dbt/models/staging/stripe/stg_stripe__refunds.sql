@@ -24,25 +24,37 @@ source as (
 
 ),
 
+-- Typed fields read in one pass over the object (see stg_stripe__charges).
 refunds as (
 
     select
-        id as refund_id,
-        object ->> 'charge' as charge_id,
-        object ->> 'payment_intent' as payment_intent_id,
-        livemode,
-        object ->> 'status' as status,
-        cast(object ->> 'amount' as bigint) as amount,
-        lower(object ->> 'currency') as currency,
-        object ->> 'reason' as reason,
-        object ->> 'failure_reason' as failure_reason,
-        object ->> 'balance_transaction' as balance_transaction_id,
-        to_timestamp(cast(object ->> 'created' as bigint)) as refund_created_at,
-        last_event_id as latest_event_id,
-        last_event_created_at as latest_event_created_at,
-        updated_at as state_updated_at
+        source.id as refund_id,
+        refund.charge as charge_id,
+        refund.payment_intent as payment_intent_id,
+        source.livemode,
+        refund.status,
+        refund.amount,
+        lower(refund.currency) as currency,
+        refund.reason,
+        refund.failure_reason,
+        refund.balance_transaction as balance_transaction_id,
+        to_timestamp(refund.created) as refund_created_at,
+        source.last_event_id as latest_event_id,
+        source.last_event_created_at as latest_event_created_at,
+        source.updated_at as state_updated_at
 
     from source
+    cross join lateral jsonb_to_record(source.object) as refund (
+        charge text,
+        payment_intent text,
+        status text,
+        amount bigint,
+        currency text,
+        reason text,
+        failure_reason text,
+        balance_transaction text,
+        created bigint
+    )
 
 )
 
