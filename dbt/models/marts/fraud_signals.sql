@@ -15,6 +15,7 @@
         on_schema_change='append_new_columns',
         pre_hook="{{ fraud_signals_replace_changed_customers() }}",
         indexes=[
+            {'columns': ['entity_type', 'entity_id'], 'unique': true},
             {'columns': ['customer_id']},
         ],
     )
