@@ -56,6 +56,7 @@ baseline_values as (
         by_value.livemode,
         by_value.dimension,
         by_value.dimension_value,
+        by_value.failed_attempts,
         sum(earlier.failed_attempts) as baseline_failed_attempts
 
     from by_value
@@ -66,7 +67,7 @@ baseline_values as (
         and earlier.dimension_value = by_value.dimension_value
         and earlier.day >= {{ dbt.dateadd('day', -7, 'by_value.day') }}
         and earlier.day < by_value.day
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 ),
 
@@ -76,6 +77,7 @@ baseline_totals as (
         daily_totals.day,
         daily_totals.currency,
         daily_totals.livemode,
+        daily_totals.failures_total,
         sum(earlier_totals.failures_total) as baseline_failures_total
 
     from daily_totals
@@ -84,7 +86,7 @@ baseline_totals as (
         and earlier_totals.livemode = daily_totals.livemode
         and earlier_totals.day >= {{ dbt.dateadd('day', -7, 'daily_totals.day') }}
         and earlier_totals.day < daily_totals.day
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 
 ),
 
@@ -92,6 +94,7 @@ trailing_week as (
 
     select
         baseline_values.*,
+        baseline_totals.failures_total,
         baseline_totals.baseline_failures_total
 
     from baseline_values
@@ -102,33 +105,26 @@ trailing_week as (
 
 ),
 
+-- Every value's row already carries its own trailing week (baseline_values), so its day's totals are the only
+-- join: joining by_value again on five columns, which the planner estimates at one row, made the next join a
+-- nested loop over every value and day (1.4 s instead of 0.4 s on the benchmark's warehouse).
 shares as (
 
     select
-        by_value.day,
-        by_value.currency,
-        by_value.livemode,
-        by_value.dimension,
-        by_value.dimension_value,
-        by_value.failed_attempts,
-        daily_totals.failures_total,
-        trailing_week.baseline_failed_attempts,
-        trailing_week.baseline_failures_total,
-        {{ safe_ratio('by_value.failed_attempts', 'daily_totals.failures_total') }} as share,
+        day,
+        currency,
+        livemode,
+        dimension,
+        dimension_value,
+        failed_attempts,
+        failures_total,
+        baseline_failed_attempts,
+        baseline_failures_total,
+        {{ safe_ratio('failed_attempts', 'failures_total') }} as share,
         -- No failures at all in the window: no baseline (null), and no spike can be judged.
-        {{ safe_ratio('coalesce(trailing_week.baseline_failed_attempts, 0)', 'trailing_week.baseline_failures_total') }} as baseline_share
+        {{ safe_ratio('coalesce(baseline_failed_attempts, 0)', 'baseline_failures_total') }} as baseline_share
 
-    from by_value
-    inner join daily_totals
-        on by_value.day = daily_totals.day
-        and by_value.currency = daily_totals.currency
-        and by_value.livemode = daily_totals.livemode
-    inner join trailing_week
-        on by_value.day = trailing_week.day
-        and by_value.currency = trailing_week.currency
-        and by_value.livemode = trailing_week.livemode
-        and by_value.dimension = trailing_week.dimension
-        and by_value.dimension_value = trailing_week.dimension_value
+    from trailing_week
 
 )
 
