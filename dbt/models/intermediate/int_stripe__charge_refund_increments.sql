@@ -12,6 +12,7 @@
         unique_key='charge_id',
         on_schema_change='append_new_columns',
         indexes=[
+            {'columns': ['event_id'], 'unique': true},
             {'columns': ['charge_id']},
             {'columns': ['charge_updated_at']},
         ],
