@@ -26,13 +26,15 @@ DBT = Path(sys.executable).with_name("dbt")
 INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_stripe__dispute_events",
                       "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
                       "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
-                      "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health")
+                      "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
+                      "reconciliation_exceptions")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
                           "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
-                          "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health")
+                          "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
+                          "reconciliation_exceptions")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
           "+stg_stripe__disputes", "+fct_payment_intents", "+student_payment_summary", "+fraud_signals",
-          "+webhook_health")
+          "+webhook_health", "+reconciliation_exceptions")
 WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
@@ -75,18 +77,27 @@ def dbt(settings, target_path: Path, *args: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
+BOOKKEEPING_COLUMNS = {"reconciliation_exceptions": ("checked_at", "checked_against_event_at")}
+"""Columns that record when a build wrote the row, not what the row says: they differ after a full refresh."""
+
+
 def snapshot(engine: sa.Engine, models: tuple[str, ...] = INCREMENTAL_MODELS) -> dict[str, set[str]]:
-    """Every row of every incremental model, as Postgres writes the row out (jsonb columns included)."""
+    """Every row of every incremental model, as Postgres writes the row out (jsonb columns included), without its
+    bookkeeping columns."""
+    def row_text(model: str) -> str:
+        dropped = "".join(f" - '{column}'" for column in BOOKKEEPING_COLUMNS.get(model, ()))
+        return f"cast(to_jsonb(rows){dropped} as text)" if dropped else "cast(rows as text)"
+
     with engine.connect() as conn:
-        return {model: set(conn.execute(sa.text(f"select cast(rows as text) from analytics.{model} as rows")).scalars())
+        return {model: set(conn.execute(sa.text(f"select {row_text(model)} from analytics.{model} as rows")).scalars())
                 for model in models}
 
 
 def as_if_received_when_created(engine: sa.Engine, newest_ago: str = "1 day") -> None:
     """Make every stored event look as if it had arrived when it was created, the newest `newest_ago` ago (and its
-    object's state processed then, its log row written then): the early events' arrivals then span the generated
-    days, so the incremental build's lookback (15 minutes before the newest arrival) re-reads only the last few of
-    them."""
+    object's state processed then, its log row written then, each platform row copied when it was last updated):
+    the early arrivals then span the generated days, so the incremental build's lookback (15 minutes before the
+    newest arrival) re-reads only the last few of them."""
     from ingest.processing import STATE_TABLES
 
     offset = f"(select now() - interval '{newest_ago}' - max(created_at) from raw.stripe_events)"
@@ -94,6 +105,7 @@ def as_if_received_when_created(engine: sa.Engine, newest_ago: str = "1 day") ->
         for table in STATE_TABLES:
             conn.execute(sa.text(f"update raw.{table.table} set updated_at = last_event_created_at + {offset}"))
         conn.execute(sa.text(f"update raw.stripe_events set received_at = created_at + {offset}"))
+        conn.execute(sa.text(f"update raw.app_rows set loaded_at = updated_at + {offset}"))
         # Every timestamp of a log row moves with its arrival. The trigger would stamp updated_at with the clock,
         # making every row look just written and the next build re-read the whole log: history is rewritten here.
         conn.execute(sa.text("alter table ops.webhook_event_log disable trigger webhook_event_log_updated_at"))
@@ -359,3 +371,121 @@ def test_processing_an_old_event_alone_reaches_the_incremental_webhook_models(tm
     for model in WEBHOOK_MODELS:
         assert incremental[model] != before[model], f"processing should change {model}"
         assert incremental[model] == full[model], model
+
+
+def refunded_late(engine: sa.Engine, charge_id: str, created: int) -> tuple[str, bytes]:
+    """A charge.refunded event refunding the (captured, unrefunded) charge in full, created at `created`."""
+    with engine.connect() as conn:
+        payload = conn.execute(sa.text(
+            "select payload from raw.stripe_events where object_type = 'charge' and object_id = :charge"
+            " order by created_at desc, event_id desc limit 1"), {"charge": charge_id}).scalar_one()
+    charge = payload["data"]["object"] | {"amount_refunded": payload["data"]["object"]["amount_captured"],
+                                          "refunded": True}
+    payload |= {"id": f"evt_refunded_late_{charge_id}", "type": "charge.refunded", "created": created,
+                "data": {"object": charge, "previous_attributes": {"amount_refunded": 0}}}
+    return payload["id"], orjson.dumps(payload)
+
+
+def canceled_late(engine: sa.Engine, payment_intent_id: str, created: int) -> tuple[str, bytes]:
+    """A payment_intent.canceled event of the payment intent, created at `created`: no charge changes."""
+    with engine.connect() as conn:
+        payload = conn.execute(sa.text(
+            "select payload from raw.stripe_events where object_type = 'payment_intent' and object_id = :intent"
+            " order by created_at desc, event_id desc limit 1"), {"intent": payment_intent_id}).scalar_one()
+    intent = payload["data"]["object"] | {"status": "canceled", "canceled_at": created,
+                                          "cancellation_reason": "abandoned"}
+    payload |= {"id": f"evt_canceled_late_{payment_intent_id}", "type": "payment_intent.canceled", "created": created,
+                "data": {"object": intent, "previous_attributes": {"status": payload["data"]["object"]["status"]}}}
+    return payload["id"], orjson.dumps(payload)
+
+
+def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches(tmp_path):
+    """Each change below reaches reconciliation_exceptions by one path of its pre-hook only, nothing else about
+    those purchases changing: the app adds the purchase a charge named (missing_in_app resolved); a pending purchase
+    leaves the grace because newer events arrived; a failed purchase's payment intent is canceled, its charge
+    unchanged; late refunds of charges that a purchase names only through its payment intent, and only through the
+    charge's metadata. The incremental build must equal a full refresh."""
+    from demo.generate import generate_demo_data
+    from ingest.app_tables import copy_app_tables
+    from ingest.processing import process_pending
+    from ingest.stripe_events import load_events
+    from payops.db import app_engine, ready_engine
+
+    def exceptions() -> set[str]:
+        return snapshot(engine, ("reconciliation_exceptions",))["reconciliation_exceptions"]
+
+    def kinds_of(purchase_id: int | str) -> set[str]:
+        with engine.connect() as conn:
+            return set(conn.execute(sa.text(
+                "select kind from analytics.reconciliation_exceptions where purchase_transaction_id = :id"),
+                {"id": str(purchase_id)}).scalars())
+
+    with embedded_warehouse(tmp_path / "warehouse") as settings:
+        engine, app = ready_engine(settings), app_engine(settings)
+        demo = generate_demo_data(settings, days=12, students=30, seed=5, end=date(2026, 6, 30), progress=False,
+                                  out_dir=tmp_path / "events")
+        lines = [line for path in sorted(demo.out_dir.rglob("*.jsonl")) for line in path.read_bytes().splitlines()
+                 if line]
+        load_events(engine, ((f"demo:{n}", line) for n, line in enumerate(lines)), source="replay")
+        process_pending(engine)
+        with engine.connect() as conn:
+            newest = conn.execute(sa.text("select max(created_at) from raw.stripe_events")).scalar_one()
+            # Completed purchases with their succeeded, captured, unrefunded charge, newest first.
+            paid = conn.execute(sa.text(
+                "select cast(object -> 'metadata' ->> 'purchase_transaction_id' as bigint), id"
+                " from raw.stripe_charges"
+                " where object ->> 'status' = 'succeeded' and cast(object ->> 'captured' as boolean)"
+                "  and cast(object ->> 'amount_refunded' as bigint) = 0 and livemode"
+                "  and object -> 'metadata' ->> 'purchase_transaction_id' is not null"
+                " order by cast(object ->> 'created' as bigint) desc")).all()
+            abandoned, abandoned_intent = conn.execute(sa.text(
+                "select cast(object -> 'metadata' ->> 'purchase_transaction_id' as bigint), id"
+                " from raw.stripe_payment_intents"
+                " where object ->> 'status' = 'requires_payment_method' and object ->> 'latest_charge' is not null"
+                "  and object -> 'metadata' ->> 'purchase_transaction_id' is not null and livemode"
+                " order by id limit 1")).one()
+        (in_grace, _), (by_intent, by_intent_charge), (by_metadata, by_metadata_charge), (unknown, _) = paid[:4]
+        with app.begin() as conn:
+            # The app has not recorded this purchase yet (its receipts go too, for the foreign key).
+            unknown_row = conn.execute(sa.text("select * from app.purchase_transactions where id = :id"),
+                                       {"id": unknown}).mappings().one()
+            conn.execute(sa.text("delete from app.receipts where transaction_id = :id"), {"id": unknown})
+            conn.execute(sa.text("delete from app.purchase_transactions where id = :id"), {"id": unknown})
+            conn.execute(sa.text("update app.purchase_transactions set payment_status = 'pending' where id = :id"),
+                         {"id": in_grace})
+            conn.execute(sa.text("update app.purchase_transactions set stripe_charge_id = null where id = :id"),
+                         {"id": by_intent})
+            conn.execute(sa.text("update app.purchase_transactions"
+                                 " set stripe_charge_id = null, stripe_payment_intent_id = null where id = :id"),
+                         {"id": by_metadata})
+        copy_app_tables(app, engine)
+        as_if_received_when_created(engine)
+        target = tmp_path / "target"
+        dbt(settings, target, "build", "--select", "+reconciliation_exceptions", "--resource-type", "model", "seed")
+        before = exceptions()
+        assert "missing_in_app" in kinds_of(unknown)
+        assert kinds_of(in_grace) == kinds_of(by_intent) == kinds_of(by_metadata) == kinds_of(abandoned) == set()
+
+        with app.begin() as conn:  # the purchase arrives, stamped after anything copied so far
+            stamp = conn.execute(sa.text("select max(updated_at) + interval '1 hour' from app.purchase_transactions"))
+            row = dict(unknown_row) | {"updated_at": stamp.scalar_one(), "metadata": orjson.dumps(
+                unknown_row["metadata"]).decode()}
+            conn.execute(sa.text(f"insert into app.purchase_transactions ({', '.join(row)})"
+                                 f" values ({', '.join(f'cast(:{column} as jsonb)' if column == 'metadata' else f':{column}' for column in row)})"),
+                         row)
+        copy_app_tables(app, engine)
+        later = int(newest.timestamp())
+        load_events(engine, [refunded_late(engine, by_intent_charge, later + 3600),
+                             refunded_late(engine, by_metadata_charge, later + 2 * 86_400),
+                             canceled_late(engine, abandoned_intent, later + 60)], source="replay")
+        process_pending(engine)
+        dbt(settings, target, "run", "--select", "+reconciliation_exceptions")
+        incremental = exceptions()
+        dbt(settings, target, "run", "--select", "+reconciliation_exceptions", "--full-refresh")
+        full = exceptions()
+        assert "missing_in_app" not in kinds_of(unknown)
+        for purchase in (in_grace, by_intent, by_metadata, abandoned):
+            assert "status_mismatch" in kinds_of(purchase), purchase
+
+    assert incremental != before
+    assert incremental == full

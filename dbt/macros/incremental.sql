@@ -11,10 +11,11 @@
 {#- Rows whose `watermark_column` is newer than this model's newest watermark (`this_column`, by default
     the same name) minus var('incremental_lookback_minutes'): everything on a full build. The watermark is
     arrival time in the warehouse, so late events with old `created` are still picked up; the lookback
-    covers loads whose transactions committed out of order. The newest watermark is read when the model
+    covers loads whose transactions committed out of order. `extra_minutes` widens the margin, for a watermark
+    that is not an arrival time. The newest watermark is read when the model
     is compiled and written into the SQL as a constant: behind a subquery the planner guessed that a third
     of a million-row source had changed and scanned it whole instead of reading its index. -#}
-{% macro changed_since_last_build(watermark_column, this_column=none) -%}
+{% macro changed_since_last_build(watermark_column, this_column=none, extra_minutes=0) -%}
     {%- set this_watermark = this_column or watermark_column -%}
     {%- if is_incremental() and execute -%}
         {#- A table built before its model kept this watermark (an upgrade) is re-read whole once. -#}
@@ -25,7 +26,7 @@
         {%- if newest is none -%}
     true
         {%- else -%}
-    {{ watermark_column }} > cast('{{ newest }}' as timestamp with time zone) - interval '{{ var("incremental_lookback_minutes") }} minutes'
+    {{ watermark_column }} > cast('{{ newest }}' as timestamp with time zone) - interval '{{ var("incremental_lookback_minutes") + extra_minutes }} minutes'
         {%- endif -%}
     {%- else -%}
     true

@@ -2,15 +2,41 @@
 -- A purchase is compared with its charge: the app's stripe_charge_id, else its payment intent's
 -- latest charge, else the newest charge whose metadata names the purchase. Status mapping and the
 -- grace for in-flight purchases: docs/decisions.md.
--- Rebuilt whole, not incremental, because recomputing only changed purchases would not be exact without
--- machinery the other marts do not need: the mart keeps only disagreements, so agreeing purchases leave no row
--- to carry a watermark (a warehouse without exceptions would recompute everything anyway); a resolved
--- disagreement must be deleted by a pre-hook whose delete moves the watermark the model then reads from this;
--- and the grace moves with the newest event, so purchases leave it without changing. The full build stays
--- cheap instead: only the compared columns are carried, charges are ranked only for the purchases that fall
--- back on the newest one, and the exception branches read only the disagreeing purchases.
+-- Incremental per purchase and per charge: the pre-hook (macros/reconciliation.sql) lists the purchases and
+-- charges whose comparison may have changed since the last build, deletes their rows, and only they are
+-- compared again here. Each row keeps when it was checked and the newest event it was checked against: the
+-- watermarks of the next build.
+-- depends_on: {{ ref('stg_stripe__charges') }} (read by the pre-hook only)
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ reconciliation_replace_changed() }}",
+        indexes=[
+            {'columns': ['purchase_transaction_id']},
+            {'columns': ['charge_id']},
+        ],
+    )
+}}
+
 with
 
+{% if is_incremental() -%}
+-- Filled by the pre-hook (reconciliation_replace_changed), which deleted their rows.
+affected_purchases as (
+
+    select purchase_transaction_id from {{ reconciliation_affected_purchases_table() }}
+
+),
+
+affected_charges as (
+
+    select charge_id from {{ reconciliation_affected_charges_table() }}
+
+),
+
+{% endif -%}
 -- Not materialized, though read twice: a copy of every purchase or charge would spill to disk, and the
 -- fallback below finds its few charges by index.
 purchases as not materialized (
@@ -26,6 +52,9 @@ purchases as not materialized (
         created_at
 
     from {{ ref('stg_app__purchase_transactions') }}
+    {%- if is_incremental() %}
+    where purchase_transaction_id in (select purchase_transaction_id from affected_purchases)
+    {%- endif %}
 
 ),
 
@@ -248,7 +277,7 @@ exceptions as (
 
     union all
 
-    -- Stripe charged for something the app has no purchase of.
+    -- Stripe charged for something the app has no purchase of (any purchase: not only the compared ones).
     select
         'missing_in_app',
         charges.purchase_transaction_id,
@@ -260,9 +289,12 @@ exceptions as (
         charges.livemode
 
     from charges
-    left join purchases
-        on charges.purchase_transaction_id = purchases.purchase_transaction_id
-    where purchases.purchase_transaction_id is null
+    left join {{ ref('stg_app__purchase_transactions') }} as app_purchases
+        on charges.purchase_transaction_id = app_purchases.purchase_transaction_id
+    where app_purchases.purchase_transaction_id is null
+    {%- if is_incremental() %}
+        and charges.charge_id in (select charge_id from affected_charges)
+    {%- endif %}
 
 )
 
@@ -274,6 +306,8 @@ select
     app_value,
     stripe_value,
     first_seen_at,
-    livemode
+    livemode,
+    {{ dbt.current_timestamp() }} as checked_at,
+    (select newest_event_at from data_now) as checked_against_event_at
 
 from exceptions

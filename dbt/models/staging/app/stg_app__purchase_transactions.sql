@@ -1,4 +1,4 @@
-{{ app_staging_config('purchase_transaction_id', ['stripe_payment_intent_id', 'student_id', 'stripe_charge_id']) }}
+{{ app_staging_config('purchase_transaction_id', ['stripe_payment_intent_id', 'student_id', 'stripe_charge_id', 'created_at']) }}
 
 with
 
