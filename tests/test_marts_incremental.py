@@ -399,20 +399,35 @@ def canceled_late(engine: sa.Engine, payment_intent_id: str, created: int) -> tu
     return payload["id"], orjson.dumps(payload)
 
 
+def dispute_opened_late(engine: sa.Engine, charge_id: str, created: int) -> tuple[str, bytes]:
+    """A charge.dispute.created event disputing the charge, created at `created`: Stripe sends no charge event."""
+    with engine.connect() as conn:
+        payload = conn.execute(sa.text(
+            "select payload from raw.stripe_events where event_type = 'charge.dispute.created'"
+            " order by event_id limit 1")).scalar_one()
+        intent = conn.execute(sa.text("select object ->> 'payment_intent' from raw.stripe_charges where id = :charge"),
+                              {"charge": charge_id}).scalar_one()
+    dispute = payload["data"]["object"] | {"id": f"dp_late_{charge_id}", "charge": charge_id, "payment_intent": intent,
+                                           "status": "needs_response", "created": created}
+    payload |= {"id": f"evt_dispute_opened_late_{charge_id}", "created": created, "data": {"object": dispute}}
+    return payload["id"], orjson.dumps(payload)
+
+
 def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches(tmp_path):
     """Each change below reaches reconciliation_exceptions by one path of its pre-hook only, nothing else about
     those purchases changing: the app adds the purchase a charge named (missing_in_app resolved); a pending purchase
     leaves the grace because newer events arrived; a failed purchase's payment intent is canceled, its charge
     unchanged; late refunds of charges that a purchase names only through its payment intent, and only through the
-    charge's metadata. The incremental build must equal a full refresh."""
+    charge's metadata. And a dispute opens on an old charge, which only the dispute's state tells fct_charges.
+    The incremental build must equal a full refresh."""
     from demo.generate import generate_demo_data
     from ingest.app_tables import copy_app_tables
     from ingest.processing import process_pending
     from ingest.stripe_events import load_events
     from payops.db import app_engine, ready_engine
 
-    def exceptions() -> set[str]:
-        return snapshot(engine, ("reconciliation_exceptions",))["reconciliation_exceptions"]
+    def exceptions() -> dict[str, set[str]]:
+        return snapshot(engine, ("reconciliation_exceptions", "fct_charges"))
 
     def kinds_of(purchase_id: int | str) -> set[str]:
         with engine.connect() as conn:
@@ -444,7 +459,8 @@ def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches
                 " where object ->> 'status' = 'requires_payment_method' and object ->> 'latest_charge' is not null"
                 "  and object -> 'metadata' ->> 'purchase_transaction_id' is not null and livemode"
                 " order by id limit 1")).one()
-        (in_grace, _), (by_intent, by_intent_charge), (by_metadata, by_metadata_charge), (unknown, _) = paid[:4]
+        ((in_grace, _), (by_intent, by_intent_charge), (by_metadata, by_metadata_charge), (unknown, _),
+         (_, disputed_charge)) = paid[:5]
         with app.begin() as conn:
             # The app has not recorded this purchase yet (its receipts go too, for the foreign key).
             unknown_row = conn.execute(sa.text("select * from app.purchase_transactions where id = :id"),
@@ -477,7 +493,8 @@ def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches
         later = int(newest.timestamp())
         load_events(engine, [refunded_late(engine, by_intent_charge, later + 3600),
                              refunded_late(engine, by_metadata_charge, later + 2 * 86_400),
-                             canceled_late(engine, abandoned_intent, later + 60)], source="replay")
+                             canceled_late(engine, abandoned_intent, later + 60),
+                             dispute_opened_late(engine, disputed_charge, later + 120)], source="replay")
         process_pending(engine)
         dbt(settings, target, "run", "--select", "+reconciliation_exceptions")
         incremental = exceptions()
@@ -487,5 +504,6 @@ def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches
         for purchase in (in_grace, by_intent, by_metadata, abandoned):
             assert "status_mismatch" in kinds_of(purchase), purchase
 
-    assert incremental != before
-    assert incremental == full
+    for model in ("reconciliation_exceptions", "fct_charges"):
+        assert incremental[model] != before[model], model
+        assert incremental[model] == full[model], model

@@ -27,14 +27,27 @@ disputes as (
 
 ),
 
--- A dispute changes no charge event, so a charge is also re-read when one of its disputes changed.
+{% if is_incremental() -%}
+-- A dispute changes no charge event, so a charge is also re-read when one of its disputes changed. A union of
+-- two index reads: with the two conditions joined by `or`, the planner read every charge.
+changed_charge_ids as (
+
+    select charge_id from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+    union
+
+    select charge_id from disputes where {{ changed_since_last_build('disputes.state_updated_at', 'state_updated_at') }}
+
+),
+
+{% endif -%}
 charges as (
 
     select * from {{ ref('stg_stripe__charges') }}
-    where {{ changed_since_last_build('state_updated_at') }}
-        or charge_id in (
-            select charge_id from disputes where {{ changed_since_last_build('disputes.state_updated_at', 'state_updated_at') }}
-        )
+    {%- if is_incremental() %}
+    where charge_id in (select charge_id from changed_charge_ids)
+    {%- endif %}
 
 ),
 
