@@ -7,8 +7,8 @@
         (the newest-charge fallback);
       - purchases that could have left the grace since: created after the newest event of the last build
         (`checked_against_event_at`) minus the grace;
-      - charges that changed, and charges naming one of those purchases (a purchase that appears resolves
-        `missing_in_app`).
+      - charges that changed, and charges naming a purchase the app copied again (a purchase that appears
+        resolves `missing_in_app`; no other change of a purchase decides whether it exists).
     The pre-hook lists both once, in temporary tables, and deletes their rows; the model appends theirs again. A
     table without a row to hold the watermark is recomputed whole. A change of the currencies seed needs a full
     refresh. -#}
@@ -70,7 +70,10 @@
     where {{ changed_since_last_build('state_updated_at', 'checked_at') }}
     union
     select charge_id from {{ ref('fct_charges') }}
-    where purchase_transaction_id in (select purchase_transaction_id from {{ reconciliation_affected_purchases_table() }});
+    where purchase_transaction_id in (
+        select purchase_transaction_id from {{ ref('stg_app__purchase_transactions') }}
+        where {{ changed_since_last_build('loaded_at', 'checked_at') }}
+    );
 
     analyze {{ reconciliation_affected_charges_table() }};
 
