@@ -373,30 +373,37 @@ def test_processing_an_old_event_alone_reaches_the_incremental_webhook_models(tm
         assert incremental[model] == full[model], model
 
 
+def latest_payload(engine: sa.Engine, object_type: str, object_id: str) -> dict:
+    """The payload of the newest stored event about the object."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "select payload from raw.stripe_events where object_type = :type and object_id = :id"
+            " order by created_at desc, event_id desc limit 1"), {"type": object_type, "id": object_id}).scalar_one()
+
+
+def late_event(like: dict, event_id: str, event_type: str, created: int, obj: dict,
+               previous_attributes: dict | None = None) -> tuple[str, bytes]:
+    """An event shaped like `like`, about `obj`, created at `created`, as (id, body) for load_events."""
+    data = {"object": obj} | ({"previous_attributes": previous_attributes} if previous_attributes else {})
+    return event_id, orjson.dumps(like | {"id": event_id, "type": event_type, "created": created, "data": data})
+
+
 def refunded_late(engine: sa.Engine, charge_id: str, created: int) -> tuple[str, bytes]:
     """A charge.refunded event refunding the (captured, unrefunded) charge in full, created at `created`."""
-    with engine.connect() as conn:
-        payload = conn.execute(sa.text(
-            "select payload from raw.stripe_events where object_type = 'charge' and object_id = :charge"
-            " order by created_at desc, event_id desc limit 1"), {"charge": charge_id}).scalar_one()
+    payload = latest_payload(engine, "charge", charge_id)
     charge = payload["data"]["object"] | {"amount_refunded": payload["data"]["object"]["amount_captured"],
                                           "refunded": True}
-    payload |= {"id": f"evt_refunded_late_{charge_id}", "type": "charge.refunded", "created": created,
-                "data": {"object": charge, "previous_attributes": {"amount_refunded": 0}}}
-    return payload["id"], orjson.dumps(payload)
+    return late_event(payload, f"evt_refunded_late_{charge_id}", "charge.refunded", created, charge,
+                      {"amount_refunded": 0})
 
 
 def canceled_late(engine: sa.Engine, payment_intent_id: str, created: int) -> tuple[str, bytes]:
     """A payment_intent.canceled event of the payment intent, created at `created`: no charge changes."""
-    with engine.connect() as conn:
-        payload = conn.execute(sa.text(
-            "select payload from raw.stripe_events where object_type = 'payment_intent' and object_id = :intent"
-            " order by created_at desc, event_id desc limit 1"), {"intent": payment_intent_id}).scalar_one()
+    payload = latest_payload(engine, "payment_intent", payment_intent_id)
     intent = payload["data"]["object"] | {"status": "canceled", "canceled_at": created,
                                           "cancellation_reason": "abandoned"}
-    payload |= {"id": f"evt_canceled_late_{payment_intent_id}", "type": "payment_intent.canceled", "created": created,
-                "data": {"object": intent, "previous_attributes": {"status": payload["data"]["object"]["status"]}}}
-    return payload["id"], orjson.dumps(payload)
+    return late_event(payload, f"evt_canceled_late_{payment_intent_id}", "payment_intent.canceled", created, intent,
+                      {"status": payload["data"]["object"]["status"]})
 
 
 def dispute_opened_late(engine: sa.Engine, charge_id: str, created: int) -> tuple[str, bytes]:
@@ -405,12 +412,10 @@ def dispute_opened_late(engine: sa.Engine, charge_id: str, created: int) -> tupl
         payload = conn.execute(sa.text(
             "select payload from raw.stripe_events where event_type = 'charge.dispute.created'"
             " order by event_id limit 1")).scalar_one()
-        intent = conn.execute(sa.text("select object ->> 'payment_intent' from raw.stripe_charges where id = :charge"),
-                              {"charge": charge_id}).scalar_one()
+    intent = latest_payload(engine, "charge", charge_id)["data"]["object"].get("payment_intent")
     dispute = payload["data"]["object"] | {"id": f"dp_late_{charge_id}", "charge": charge_id, "payment_intent": intent,
                                            "status": "needs_response", "created": created}
-    payload |= {"id": f"evt_dispute_opened_late_{charge_id}", "created": created, "data": {"object": dispute}}
-    return payload["id"], orjson.dumps(payload)
+    return late_event(payload, f"evt_dispute_opened_late_{charge_id}", "charge.dispute.created", created, dispute)
 
 
 def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches(tmp_path):
