@@ -304,3 +304,38 @@ def test_every_table_a_build_creates_has_planner_statistics(warehouse):
     analyzed = {name for name, has_statistics in tables if has_statistics}
     assert {"stg_stripe__events", "fct_charges", "payments_daily"} <= filled
     assert filled - {"currencies", "network_thresholds", "fraud_rule_thresholds"} <= analyzed
+
+
+def test_a_value_the_contract_refuses_fails_the_build_by_name_and_keeps_the_table(warehouse):
+    """Staging enforces its allowed values as the rows are written (decision 19): a charge state Stripe's charge
+    statuses do not include fails the model with the constraint named, and the table keeps its rows."""
+    eng, env, home = warehouse
+    probe = {**EVENTS[0], "id": "evt_contract_probe"}
+    charge_id = probe["data"]["object"]["id"]
+    insert_events(eng, [probe])
+    dbt(env, home, "run", "--select", "stg_stripe__charges", "--full-refresh")
+    staged = "select status from analytics.stg_stripe__charges where charge_id = :id"
+    with eng.connect() as conn:
+        status_before = conn.execute(sa.text(staged), {"id": charge_id}).scalar_one()
+        rows_before = conn.execute(sa.text("select count(*) from analytics.stg_stripe__charges")).scalar_one()
+
+    with eng.begin() as conn:
+        conn.execute(sa.text("update raw.stripe_charges set object = jsonb_set(object, '{status}', '\"mystery\"'),"
+                             " updated_at = now() where id = :id"), {"id": charge_id})
+    try:
+        result = subprocess.run(
+            [str(DBT), "run", "--select", "stg_stripe__charges", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(home / "dbt_target"),
+             "--log-path", str(home / "dbt_logs")],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode != 0
+        assert "violates check constraint" in result.stdout and "stg_stripe__charges" in result.stdout
+        with eng.connect() as conn:
+            assert conn.execute(sa.text(staged), {"id": charge_id}).scalar_one() == status_before
+            assert conn.execute(sa.text("select count(*) from analytics.stg_stripe__charges")).scalar_one() == rows_before
+    finally:
+        with eng.begin() as conn:
+            conn.execute(sa.text("update raw.stripe_charges set object = jsonb_set(object, '{status}', to_jsonb("
+                                 "cast(:status as text))), updated_at = now() where id = :id"),
+                         {"id": charge_id, "status": status_before})
