@@ -46,3 +46,19 @@
     true
     {%- endif -%}
 {%- endmacro %}
+
+{#- True where `column` is one of the values `values_query` returns: an incremental build's few changed keys,
+    found through the column's index. Postgres plans `in (<query>)` as a join, and for a CTE's keys it guessed
+    a join by hashing every row of the table (300,000 purchases, 400,000 charges, for 6,000 changed keys); it
+    computes an array first and looks each value up, and pushes it into a grouped view's scan. -#}
+{% macro is_one_of(column, values_query) -%}
+    {{- return(adapter.dispatch('is_one_of', 'payops')(column, values_query)) -}}
+{%- endmacro %}
+
+{% macro default__is_one_of(column, values_query) -%}
+    {{ column }} in ({{ values_query }})
+{%- endmacro %}
+
+{% macro postgres__is_one_of(column, values_query) -%}
+    {{ column }} = any(array({{ values_query }}))
+{%- endmacro %}

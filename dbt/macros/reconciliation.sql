@@ -55,13 +55,13 @@
         ) }}
     union
     select purchase_transaction_id from purchases
-    where stripe_charge_id in (select charge_id from changed_charges)
+    where {{ is_one_of('stripe_charge_id', 'select charge_id from changed_charges') }}
     union
     select purchase_transaction_id from purchases
-    where stripe_payment_intent_id in (select payment_intent_id from changed_payment_intent_ids)
+    where {{ is_one_of('stripe_payment_intent_id', 'select payment_intent_id from changed_payment_intent_ids') }}
     union
     select purchase_transaction_id from {{ ref('fct_charges') }}
-    where charge_id in (select charge_id from changed_charges) and purchase_transaction_id is not null;
+    where {{ is_one_of('charge_id', 'select charge_id from changed_charges') }} and purchase_transaction_id is not null;
 
     analyze {{ reconciliation_affected_purchases_table() }};
 

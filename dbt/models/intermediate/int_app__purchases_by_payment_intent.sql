@@ -1,7 +1,7 @@
 -- The platform's purchase for each Stripe payment intent: how a charge or intent without purchase
--- metadata still finds its purchase and student. A view: the incremental marts look up only the
--- intents they rebuild, and Postgres pushes that filter into the grouping (an index on the purchases'
--- stripe_payment_intent_id), where a table would be regrouped whole on every build.
+-- metadata still finds its purchase and student. A view: the incremental marts filter it to the intents
+-- they rebuild (is_one_of), a filter Postgres pushes below the grouping into the purchases' index on
+-- stripe_payment_intent_id, where a table would be regrouped whole on every build.
 {{ config(materialized='view') }}
 
 select

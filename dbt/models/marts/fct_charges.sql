@@ -46,7 +46,7 @@ charges as (
 
     select * from {{ ref('stg_stripe__charges') }}
     {%- if is_incremental() %}
-    where charge_id in (select charge_id from changed_charge_ids)
+    where {{ is_one_of('charge_id', 'select charge_id from changed_charge_ids') }}
     {%- endif %}
 
 ),
@@ -62,6 +62,9 @@ disputed_charges as (
 purchases_by_payment_intent as (
 
     select * from {{ ref('int_app__purchases_by_payment_intent') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('payment_intent_id', 'select payment_intent_id from charges') }}
+    {%- endif %}
 
 ),
 

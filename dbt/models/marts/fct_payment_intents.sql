@@ -76,6 +76,9 @@ attempts as (
 purchases_by_payment_intent as (
 
     select * from {{ ref('int_app__purchases_by_payment_intent') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('payment_intent_id', 'select payment_intent_id from changed_payment_intents') }}
+    {%- endif %}
 
 ),
 

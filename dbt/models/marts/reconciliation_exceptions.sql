@@ -53,7 +53,7 @@ purchases as not materialized (
 
     from {{ ref('stg_app__purchase_transactions') }}
     {%- if is_incremental() %}
-    where purchase_transaction_id in (select purchase_transaction_id from affected_purchases)
+    where {{ is_one_of('purchase_transaction_id', 'select purchase_transaction_id from affected_purchases') }}
     {%- endif %}
 
 ),
@@ -293,7 +293,7 @@ exceptions as (
         on charges.purchase_transaction_id = app_purchases.purchase_transaction_id
     where app_purchases.purchase_transaction_id is null
     {%- if is_incremental() %}
-        and charges.charge_id in (select charge_id from affected_charges)
+        and {{ is_one_of('charges.charge_id', 'select charge_id from affected_charges') }}
     {%- endif %}
 
 )

@@ -52,7 +52,7 @@ changed_charges as (
 changed_students as (
 
     select student_id from {{ ref('fct_charges') }}
-    where charge_id in (select charge_id from changed_charges)
+    where {{ is_one_of('charge_id', 'select charge_id from changed_charges') }}
 
     union
 
