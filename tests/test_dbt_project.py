@@ -306,6 +306,30 @@ def test_every_table_a_build_creates_has_planner_statistics(warehouse):
     assert filled - {"currencies", "network_thresholds", "fraud_rule_thresholds"} <= analyzed
 
 
+def test_each_table_rebuilt_whole_holds_its_grain_in_a_unique_index(warehouse):
+    """The grain each model documents is a unique index, built before the new table replaces the old one, so a
+    duplicate fails the build instead of waiting for a test that scans the table (decision 19)."""
+    eng, env, home = warehouse
+    grains = {
+        "payments_daily": ["day", "currency", "livemode"],
+        "failure_analysis": ["day", "currency", "livemode", "dimension", "dimension_value"],
+        "dispute_metrics": ["month", "network", "livemode"],
+        "revenue_trends": ["period_type", "period_start", "currency", "livemode"],
+        "fct_disputes": ["dispute_id"],
+        "int_stripe__reporting_days": ["day"],
+        "stg_stripe__dispute_balance_transactions": ["balance_transaction_id"],
+    }
+    with eng.connect() as conn:
+        unique_indexes = conn.execute(sa.text(
+            "select t.relname, array_agg(a.attname order by k.position)"
+            " from pg_index i join pg_class t on t.oid = i.indrelid join pg_namespace n on n.oid = t.relnamespace"
+            " cross join lateral unnest(i.indkey) with ordinality as k(attnum, position)"
+            " join pg_attribute a on a.attrelid = t.oid and a.attnum = k.attnum"
+            " where n.nspname = 'analytics' and i.indisunique group by t.relname, i.indexrelid"
+        )).all()
+    assert {table: grain for table, grain in unique_indexes if table in grains} == grains
+
+
 def test_a_value_the_contract_refuses_fails_the_build_by_name_and_keeps_the_table(warehouse):
     """Staging enforces its allowed values as the rows are written (decision 19): a charge state Stripe's charge
     statuses do not include fails the model with the constraint named, and the table keeps its rows."""
