@@ -1,6 +1,6 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
 int_stripe__charge_refund_increments, fct_charges, fct_refunds, fct_payment_intents, student_payment_summary,
-fraud_signals, stg_ops__webhook_event_log, webhook_health) give the same rows as a full refresh after late and
+fraud_signals, failure_analysis, stg_ops__webhook_event_log, webhook_health) give the same rows as a full refresh after late and
 out-of-order events: build on part of the events, made to look as if they arrived over the generated days (so most
 are outside the lookback), load and process the rest (old `created`, new arrival), build incrementally, then compare
 with a full refresh. The app's tables change in between too: a purchase's currency is corrected (its student's row in
@@ -27,14 +27,14 @@ INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_
                       "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
                       "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                       "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
-                      "reconciliation_exceptions")
+                      "reconciliation_exceptions", "failure_analysis")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
                           "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                           "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
-                          "reconciliation_exceptions")
+                          "reconciliation_exceptions", "failure_analysis")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
           "+stg_stripe__disputes", "+fct_payment_intents", "+student_payment_summary", "+fraud_signals",
-          "+webhook_health", "+reconciliation_exceptions")
+          "+webhook_health", "+reconciliation_exceptions", "+failure_analysis")
 WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
@@ -199,12 +199,30 @@ def dispute_lost_late(engine: sa.Engine) -> tuple[tuple[str, bytes], str]:
     return (payload["id"], orjson.dumps(payload)), lost["charge"]
 
 
-def summary_figures(engine: sa.Engine) -> set[str]:
-    """student_payment_summary's rows without its bookkeeping columns."""
+def failed_charge_late(engine: sa.Engine) -> tuple[tuple[str, bytes], date]:
+    """A charge that failed a minute after the first failure stored, in an event arriving only now; returns the event
+    and the reporting day both fall on. The days after it hold failures that arrived long ago: only the late one
+    changes their 7-day baseline."""
     with engine.connect() as conn:
-        return set(conn.execute(sa.text(
-            "select cast(to_jsonb(rows) - 'state_updated_at' - 'app_loaded_at' as text)"
-            " from analytics.student_payment_summary as rows")).scalars())
+        payload, day = conn.execute(sa.text(
+            "select events.payload, charges.created_day from raw.stripe_events as events"
+            " join analytics.fct_charges as charges on charges.charge_id = events.object_id"
+            " where events.event_type = 'charge.failed' order by events.created_at, events.event_id limit 1")).one()
+    failed = payload["data"]["object"] | {"id": "ch_failed_late", "created": payload["data"]["object"]["created"] + 60}
+    payload |= {"id": "evt_charge_failed_late", "created": payload["created"] + 60, "data": {"object": failed}}
+    return (payload["id"], orjson.dumps(payload)), day
+
+
+AGED_COLUMNS = {"student_payment_summary": ("state_updated_at", "app_loaded_at"), "failure_analysis": ("state_updated_at",)}
+"""Arrival times a model keeps, which aging rewrites for a full refresh only."""
+
+
+def figures(engine: sa.Engine, model: str) -> set[str]:
+    """The model's rows without the arrival times it keeps."""
+    dropped = "".join(f" - '{column}'" for column in AGED_COLUMNS[model])
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(f"select cast(to_jsonb(rows){dropped} as text) from analytics.{model} as rows"))
+                   .scalars())
 
 
 def summary_row(engine: sa.Engine, student_id: str, currency: str, livemode: bool = True) -> dict | None:
@@ -277,23 +295,29 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
         assert incremental[model] == full[model], model
 
     # Every student the late events touched sits inside the lookback of the next build, which would hide a change
-    # only one kind of upstream row reveals. So the stored arrivals age past the lookback before a dispute closes;
-    # aged arrivals differ from those the incremental models stored, so only the summary's figures are compared.
+    # only one kind of upstream row reveals. So the stored arrivals age past the lookback before a dispute closes and
+    # a charge fails on the first day of failures; aged arrivals differ from those the incremental models stored, so
+    # only figures are compared.
     as_if_received_when_created(engine, newest_ago="5 days")
     event, charge_id = dispute_lost_late(engine)
+    failure_event, failure_day = failed_charge_late(engine)
+    failures_before = figures(engine, "failure_analysis")
     with engine.connect() as conn:
         student_id, currency, livemode = conn.execute(sa.text(
             "select student_id, currency, livemode from analytics.fct_charges where charge_id = :charge"),
             {"charge": charge_id}).one()
     loss_before = summary_row(engine, student_id, currency, livemode)["dispute_loss_amount_minor"]
-    load_events(engine, [event], source="replay")
+    load_events(engine, [event, failure_event], source="replay")
     process_pending(engine)
-    dbt(warehouse, tmp_path / "target", "run", *SELECT)
-    incremental = summary_figures(engine)
+    # Without a lookback, only these two events are new to the build (the first round's arrivals are seconds older).
+    dbt(warehouse, tmp_path / "target", "run", *SELECT, "--vars", "{incremental_lookback_minutes: 0}")
+    incremental = {model: figures(engine, model) for model in AGED_COLUMNS}
     assert summary_row(engine, student_id, currency, livemode)["dispute_loss_amount_minor"] > loss_before
 
     dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
-    assert incremental == summary_figures(engine)
+    assert incremental == {model: figures(engine, model) for model in AGED_COLUMNS}
+    changed_days = {orjson.loads(row)["day"] for row in incremental["failure_analysis"] ^ failures_before}
+    assert len(changed_days) > 1 and min(changed_days) == failure_day.isoformat(), "the baselines after it should change"
 
 
 UPGRADED_WATERMARKS = {"fraud_signals": "source_updated_at", "webhook_health": "log_updated_at",

@@ -1,14 +1,74 @@
 -- Failed attempts per day, currency and mode, broken down by failure code, decline code, card brand
 -- and card country: each value's share of the day's failures against its share over the 7 days
 -- before, flagged as a spike when it jumps. Only values with failures on the day get a row.
+-- Incremental: a day one of whose failed attempts changed since the last build (minus the lookback) is
+-- recomputed, and so are the 7 days after it, whose baseline it is part of; they read their own failures and
+-- those of the 7 days before. delete+insert on day replaces every row of a recomputed day.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='day',
+        on_schema_change='append_new_columns',
+    )
+}}
 {%- set dimensions = ['failure_code', 'decline_code', 'card_brand', 'card_country'] %}
+
+-- depends_on: {{ ref('stg_stripe__charges') }}
+-- depends_on: {{ ref('int_stripe__reporting_days') }}
 
 with
 
+{% if is_incremental() -%}
+-- Found changed in stg_stripe__charges, which indexes the state_updated_at it shares with fct_charges.
+changed_failures as (
+
+    select charge_id from {{ ref('stg_stripe__charges') }}
+    where status = 'failed' and {{ changed_since_last_build('state_updated_at') }}
+
+),
+
+changed_days as (
+
+    select distinct created_day as day from {{ ref('fct_charges') }}
+    where {{ is_one_of('charge_id', 'select charge_id from changed_failures') }}
+
+),
+
+reporting_days as (
+
+    select * from {{ ref('int_stripe__reporting_days') }}
+
+),
+
+recomputed_days as (
+
+    select distinct reporting_days.day
+    from changed_days
+    inner join reporting_days
+        on reporting_days.day >= changed_days.day
+        and reporting_days.day <= {{ dbt.dateadd('day', 7, 'changed_days.day') }}
+
+),
+
+read_days as (
+
+    select distinct reporting_days.day
+    from changed_days
+    inner join reporting_days
+        on reporting_days.day >= {{ dbt.dateadd('day', -7, 'changed_days.day') }}
+        and reporting_days.day <= {{ dbt.dateadd('day', 7, 'changed_days.day') }}
+
+),
+
+{% endif -%}
 failed_attempts as (
 
     select * from {{ ref('fct_charges') }}
     where status = 'failed'
+    {%- if is_incremental() %}
+        and {{ is_one_of('created_day', 'select day from read_days') }}
+    {%- endif %}
 
 ),
 
@@ -39,7 +99,8 @@ daily_totals as (
         created_day as day,
         currency,
         livemode,
-        count(*) as failures_total
+        count(*) as failures_total,
+        max(state_updated_at) as state_updated_at
 
     from failed_attempts
     group by 1, 2, 3
@@ -78,6 +139,7 @@ baseline_totals as (
         daily_totals.currency,
         daily_totals.livemode,
         daily_totals.failures_total,
+        daily_totals.state_updated_at,
         sum(earlier_totals.failures_total) as baseline_failures_total
 
     from daily_totals
@@ -86,7 +148,7 @@ baseline_totals as (
         and earlier_totals.livemode = daily_totals.livemode
         and earlier_totals.day >= {{ dbt.dateadd('day', -7, 'daily_totals.day') }}
         and earlier_totals.day < daily_totals.day
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -95,7 +157,8 @@ trailing_week as (
     select
         baseline_values.*,
         baseline_totals.failures_total,
-        baseline_totals.baseline_failures_total
+        baseline_totals.baseline_failures_total,
+        baseline_totals.state_updated_at
 
     from baseline_values
     inner join baseline_totals
@@ -120,6 +183,7 @@ shares as (
         failures_total,
         baseline_failed_attempts,
         baseline_failures_total,
+        state_updated_at,
         {{ safe_ratio('failed_attempts', 'failures_total') }} as share,
         -- No failures at all in the window: no baseline (null), and no spike can be judged.
         {{ safe_ratio('coalesce(baseline_failed_attempts, 0)', 'baseline_failures_total') }} as baseline_share
@@ -144,6 +208,10 @@ select
             > {{ var('failure_spike_factor', 2.0) }} * coalesce(baseline_failed_attempts, 0) * failures_total
         and failed_attempts >= {{ var('failure_spike_min_count', 3) }},
         false
-    ) as is_spike
+    ) as is_spike,
+    state_updated_at
 
 from shares
+{%- if is_incremental() %}
+where {{ is_one_of('day', 'select day from recomputed_days') }}
+{%- endif %}
