@@ -1,6 +1,6 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
 int_stripe__charge_refund_increments, fct_charges, fct_refunds, fct_payment_intents, student_payment_summary,
-fraud_signals, failure_analysis, stg_ops__webhook_event_log, webhook_health) give the same rows as a full refresh after late and
+fraud_signals, failure_analysis, payments_daily, stg_ops__webhook_event_log, webhook_health) give the same rows as a full refresh after late and
 out-of-order events: build on part of the events, made to look as if they arrived over the generated days (so most
 are outside the lookback), load and process the rest (old `created`, new arrival), build incrementally, then compare
 with a full refresh. The app's tables change in between too: a purchase's currency is corrected (its student's row in
@@ -27,14 +27,14 @@ INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_
                       "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
                       "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                       "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
-                      "reconciliation_exceptions", "failure_analysis")
+                      "reconciliation_exceptions", "failure_analysis", "payments_daily")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
                           "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                           "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
-                          "reconciliation_exceptions", "failure_analysis")
+                          "reconciliation_exceptions", "failure_analysis", "payments_daily")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
           "+stg_stripe__disputes", "+fct_payment_intents", "+student_payment_summary", "+fraud_signals",
-          "+webhook_health", "+reconciliation_exceptions", "+failure_analysis")
+          "+webhook_health", "+reconciliation_exceptions", "+failure_analysis", "+payments_daily")
 WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
@@ -77,7 +77,8 @@ def dbt(settings, target_path: Path, *args: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-BOOKKEEPING_COLUMNS = {"reconciliation_exceptions": ("checked_at", "checked_against_event_at")}
+BOOKKEEPING_COLUMNS = {"reconciliation_exceptions": ("checked_at", "checked_against_event_at"),
+                       "payments_daily": ("sources_updated_at",)}
 """Columns that record when a build wrote the row, not what the row says: they differ after a full refresh."""
 
 
@@ -213,7 +214,49 @@ def failed_charge_late(engine: sa.Engine) -> tuple[tuple[str, bytes], date]:
     return (payload["id"], orjson.dumps(payload)), day
 
 
-AGED_COLUMNS = {"student_payment_summary": ("state_updated_at", "app_loaded_at"), "failure_analysis": ("state_updated_at",)}
+def payments_daily_late_events(engine: sa.Engine) -> list[tuple[str, bytes]]:
+    """Late events that each reach payments_daily by one path only: a refund of an old charge (a charge event two
+    days after the charge), an old failed payment intent succeeding (its creation day), a charge three days before
+    its series' first day (the series' new zero-filled days), and an event of a type payops does not process, a day
+    after the newest (a new reporting day for every series)."""
+    with engine.connect() as conn:
+        newest = conn.execute(sa.text("select max(created_at) from raw.stripe_events")).scalar_one()
+
+        def latest_payload(object_type: str, where: str) -> dict:
+            return conn.execute(sa.text(
+                f"select payload from raw.stripe_events where object_type = '{object_type}' and object_id = ("
+                f"  select id from raw.stripe_{object_type}s where {where} order by id limit 1)"
+                " order by created_at desc, event_id desc limit 1")).scalar_one()
+
+        refunded = latest_payload("charge", "object ->> 'status' = 'succeeded' and (object ->> 'captured')::boolean"
+                                  " and (object ->> 'amount_refunded')::bigint = 0 and (object -> 'disputed')::boolean"
+                                  " is not true")
+        succeeded = latest_payload("payment_intent", "object ->> 'status' = 'requires_payment_method'")
+        first_charge = conn.execute(sa.text(
+            "select payload from raw.stripe_events where event_type = 'charge.succeeded'"
+            " order by created_at, event_id limit 1")).scalar_one()
+
+    def late(payload: dict, event_id: str, event_type: str, created: int, changes: dict) -> tuple[str, bytes]:
+        event = payload | {"id": event_id, "type": event_type, "created": created,
+                           "data": {"object": payload["data"]["object"] | changes}}
+        return event_id, orjson.dumps(event)
+
+    charge = refunded["data"]["object"]
+    intent = succeeded["data"]["object"]
+    early = first_charge["data"]["object"]["created"] - 3 * 86400
+    return [
+        late(refunded, "evt_refunded_late", "charge.refunded", charge["created"] + 2 * 86400,
+             {"amount_refunded": charge["amount"], "refunded": True}),
+        late(succeeded, "evt_intent_succeeded_late", "payment_intent.succeeded", intent["created"] + 600,
+             {"status": "succeeded"}),
+        late(first_charge, "evt_early_charge_late", "charge.succeeded", early, {"id": "ch_early_late", "created": early}),
+        late(first_charge, "evt_customer_updated_late", "customer.updated", int(newest.timestamp()) + 86400,
+             {"id": "cus_late", "object": "customer", "created": int(newest.timestamp()) + 86400}),
+    ]
+
+
+AGED_COLUMNS = {"student_payment_summary": ("state_updated_at", "app_loaded_at"), "failure_analysis": ("state_updated_at",),
+                "payments_daily": ("sources_updated_at",)}
 """Arrival times a model keeps, which aging rewrites for a full refresh only."""
 
 
@@ -318,6 +361,17 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     assert incremental == {model: figures(engine, model) for model in AGED_COLUMNS}
     changed_days = {orjson.loads(row)["day"] for row in incremental["failure_analysis"] ^ failures_before}
     assert len(changed_days) > 1 and min(changed_days) == failure_day.isoformat(), "the baselines after it should change"
+
+    # payments_daily recomputes the days each kind of change reaches; one late event per kind, none of whose days
+    # another one's reaches.
+    daily_before = figures(engine, "payments_daily")
+    load_events(engine, payments_daily_late_events(engine), source="replay")
+    process_pending(engine)
+    dbt(warehouse, tmp_path / "target", "run", *SELECT, "--vars", "{incremental_lookback_minutes: 0}")
+    incremental = figures(engine, "payments_daily")
+    dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
+    assert incremental == figures(engine, "payments_daily")
+    assert len(incremental - daily_before) > 4, "each late event should change payments_daily"
 
 
 UPGRADED_WATERMARKS = {"fraud_signals": "source_updated_at", "webhook_health": "log_updated_at",

@@ -1,7 +1,8 @@
 -- One row per charge (payment attempt) in its latest state, with the card, Radar outcome and the
 -- platform purchase it pays. Incremental: only charges the warehouse heard about since the last
 -- build (minus the lookback) are re-read and merged on charge_id. The payment_intent_id and student_id indexes
--- serve fct_payment_intents and student_payment_summary, which recompute all charges of an intent or a student.
+-- serve fct_payment_intents and student_payment_summary, which recompute all charges of an intent or a student;
+-- state_updated_at's serves this model's own watermark (without it, each build read every charge twice for it).
 {{
     config(
         materialized='incremental',
@@ -15,6 +16,7 @@
             {'columns': ['purchase_transaction_id']},
             {'columns': ['payment_intent_id']},
             {'columns': ['student_id']},
+            {'columns': ['state_updated_at']},
         ],
     )
 }}

@@ -1,17 +1,163 @@
 -- Daily payment volumes per currency and mode (see docs/decisions.md for every definition).
 -- Dense: each (currency, livemode) series runs from its first activity day to the last reporting
 -- day, zero-filled. Amounts are summed in minor units and converted once, at the end.
+-- Incremental: every reporting day something it counts arrived for since the last build (minus the lookback) is
+-- recomputed whole, all its currencies and modes (delete+insert on day); decision 17 lists which days those are.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='day',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+-- depends_on: {{ ref('base_stripe__charge_events') }}
+-- depends_on: {{ ref('base_stripe__dispute_events') }}
+
 with
 
+reporting_days as (
+
+    select * from {{ ref('int_stripe__reporting_days') }}
+
+),
+
+{% if is_incremental() -%}
+-- Charges with a new state or a new event: a charge counts on the day it was created, and its refund increments on
+-- days of its events, which a late event can move among.
+changed_charges as (
+
+    select charge_id from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
+    union
+
+    select charge_id from {{ ref('base_stripe__charge_events') }}
+    where {{ changed_since_last_build('received_at', 'sources_updated_at') }}
+
+),
+
+changed_charge_days as (
+
+    select currency, livemode, {{ to_reporting_day('charge_created_at') }} as day
+    from {{ ref('stg_stripe__charges') }}
+    where {{ is_one_of('charge_id', 'select charge_id from changed_charges') }}
+
+    union
+
+    select charges.currency, charges.livemode, {{ to_reporting_day('charge_events.event_created_at') }}
+    from {{ ref('base_stripe__charge_events') }} as charge_events
+    inner join {{ ref('stg_stripe__charges') }} as charges
+        on charge_events.charge_id = charges.charge_id
+    where {{ is_one_of('charge_events.charge_id', 'select charge_id from changed_charges') }}
+
+),
+
+-- A dispute with a new state or event can change its loss and fees on days of its events, and whether it is open,
+-- hence the exposure, on every day from its opening to the last.
+changed_disputes as (
+
+    select dispute_id from {{ ref('stg_stripe__disputes') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
+    union
+
+    select dispute_id from {{ ref('base_stripe__dispute_events') }}
+    where {{ changed_since_last_build('received_at', 'sources_updated_at') }}
+
+),
+
+changed_dispute_spans as (
+
+    select
+        disputes.currency,
+        disputes.livemode,
+        least(
+            {{ to_reporting_day('disputes.dispute_created_at') }},
+            min({{ to_reporting_day('dispute_events.event_created_at') }})
+        ) as first_day
+
+    from {{ ref('stg_stripe__disputes') }} as disputes
+    left join {{ ref('base_stripe__dispute_events') }} as dispute_events
+        on disputes.dispute_id = dispute_events.dispute_id
+    where {{ is_one_of('disputes.dispute_id', 'select dispute_id from changed_disputes') }}
+    group by disputes.dispute_id, disputes.currency, disputes.livemode, disputes.dispute_created_at
+
+),
+
+built_series as (
+
+    select currency, livemode, min(day) as first_day
+    from {{ this }}
+    group by currency, livemode
+
+),
+
+-- A series that starts earlier than before, or is new, gains zero-filled days up to its old start, or to the last.
+changed_series as (
+
+    select currency, livemode, min(day) as first_day
+    from (
+        select currency, livemode, day from changed_charge_days
+        union all
+        select currency, livemode, first_day from changed_dispute_spans
+    ) as changed_activity
+    group by currency, livemode
+
+),
+
+recomputed_days as (
+
+    select day from changed_charge_days
+
+    union
+
+    select {{ to_reporting_day('payment_intent_created_at') }} from {{ ref('stg_stripe__payment_intents') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
+    union
+
+    select reporting_days.day
+    from changed_dispute_spans
+    inner join reporting_days
+        on reporting_days.day >= changed_dispute_spans.first_day
+
+    union
+
+    select reporting_days.day
+    from changed_series
+    left join built_series
+        on changed_series.currency = built_series.currency
+        and changed_series.livemode = built_series.livemode
+    inner join reporting_days
+        on reporting_days.day >= changed_series.first_day
+        and (built_series.first_day is null or reporting_days.day < built_series.first_day)
+
+    union
+
+    -- The calendar grew.
+    select day from reporting_days
+    where day > (select max(day) from {{ this }})
+
+),
+
+{% endif -%}
 charges as (
 
     select * from {{ ref('stg_stripe__charges') }}
+    {%- if is_incremental() %}
+    where {{ to_reporting_day('charge_created_at') }} in (select day from recomputed_days)
+    {%- endif %}
 
 ),
 
 refund_increments as (
 
     select * from {{ ref('int_stripe__charge_refund_increments') }}
+    {%- if is_incremental() %}
+    where {{ to_reporting_day('refunded_at') }} in (select day from recomputed_days)
+    {%- endif %}
 
 ),
 
@@ -27,12 +173,6 @@ dispute_balance_transactions as (
 
 ),
 
-reporting_days as (
-
-    select * from {{ ref('int_stripe__reporting_days') }}
-
-),
-
 currencies as (
 
     select * from {{ ref('currencies') }}
@@ -42,6 +182,9 @@ currencies as (
 payment_intents as (
 
     select * from {{ ref('stg_stripe__payment_intents') }}
+    {%- if is_incremental() %}
+    where {{ to_reporting_day('payment_intent_created_at') }} in (select day from recomputed_days)
+    {%- endif %}
 
 ),
 
@@ -162,7 +305,14 @@ series as (
         livemode,
         min(day) as first_day
 
-    from activity_days
+    from (
+        select day, currency, livemode from activity_days
+        {%- if is_incremental() %}
+        -- Activity of the days not recomputed is as it was: no charge, hence no series' first day, ever goes away.
+        union all
+        select first_day, currency, livemode from built_series
+        {%- endif %}
+    ) as activity
     group by currency, livemode
 
 ),
@@ -177,6 +327,9 @@ series_days as (
     from series
     inner join reporting_days
         on reporting_days.day >= series.first_day
+    {%- if is_incremental() %}
+    where reporting_days.day in (select day from recomputed_days)
+    {%- endif %}
 
 ),
 
@@ -239,6 +392,19 @@ with_net as (
 
     from daily_minor
 
+),
+
+-- Bookkeeping: the newest arrival among the inputs when the build ran, the next build's watermark.
+sources as (
+
+    select greatest(
+        (select max(state_updated_at) from {{ ref('stg_stripe__charges') }}),
+        (select max(received_at) from {{ ref('base_stripe__charge_events') }}),
+        (select max(state_updated_at) from {{ ref('stg_stripe__payment_intents') }}),
+        (select max(state_updated_at) from {{ ref('stg_stripe__disputes') }}),
+        (select max(received_at) from {{ ref('base_stripe__dispute_events') }})
+    ) as sources_updated_at
+
 )
 
 select
@@ -259,9 +425,11 @@ select
     {{ money_columns('with_net.avg_transaction_value_minor', 'avg_transaction_value') }},
     {{ money_columns('with_net.median_transaction_value_minor', 'median_transaction_value') }},
     {{ minor_to_major('coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0)', 'currencies.exponent') }} as open_dispute_exposure_amount,
-    cast(coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0) as {{ dbt.type_bigint() }}) as open_dispute_exposure_minor
+    cast(coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0) as {{ dbt.type_bigint() }}) as open_dispute_exposure_minor,
+    sources.sources_updated_at
 
 from with_net
+cross join sources
 left join currencies
     on with_net.currency = currencies.currency
 left join open_dispute_exposure
