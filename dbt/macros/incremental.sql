@@ -62,3 +62,16 @@
 {% macro postgres__is_one_of(column, values_query) -%}
     {{ column }} = any(array({{ values_query }}))
 {%- endmacro %}
+
+{#- The ids of the Stripe objects ('charge' or 'dispute') with a new state or a new event since this model's newest
+    `this_column` (minus the lookback): a late event can move what an object's event history decides (a refund
+    increment, a dispute's close) without changing its state. -#}
+{% macro objects_with_new_state_or_event(object_type, this_column) -%}
+    select {{ object_type }}_id from {{ ref('stg_stripe__' ~ object_type ~ 's') }}
+    where {{ changed_since_last_build('state_updated_at', this_column) }}
+
+    union
+
+    select {{ object_type }}_id from {{ ref('base_stripe__' ~ object_type ~ '_events') }}
+    where {{ changed_since_last_build('received_at', this_column) }}
+{%- endmacro %}

@@ -24,13 +24,7 @@ with
 {% if is_incremental() %}
 changed_charges as (
 
-    select charge_id from {{ ref('base_stripe__charge_events') }}
-    where {{ changed_since_last_build('received_at', 'charge_updated_at') }}
-
-    union
-
-    select charge_id from {{ ref('stg_stripe__charges') }}
-    where {{ changed_since_last_build('state_updated_at', 'charge_updated_at') }}
+    {{ objects_with_new_state_or_event('charge', 'charge_updated_at') }}
 
 ),
 {% endif %}

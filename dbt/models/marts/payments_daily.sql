@@ -28,13 +28,7 @@ reporting_days as (
 -- days of its events, which a late event can move among.
 changed_charges as (
 
-    select charge_id from {{ ref('stg_stripe__charges') }}
-    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
-
-    union
-
-    select charge_id from {{ ref('base_stripe__charge_events') }}
-    where {{ changed_since_last_build('received_at', 'sources_updated_at') }}
+    {{ objects_with_new_state_or_event('charge', 'sources_updated_at') }}
 
 ),
 
@@ -58,13 +52,7 @@ changed_charge_days as (
 -- hence the exposure, on every day from its opening to the last.
 changed_disputes as (
 
-    select dispute_id from {{ ref('stg_stripe__disputes') }}
-    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
-
-    union
-
-    select dispute_id from {{ ref('base_stripe__dispute_events') }}
-    where {{ changed_since_last_build('received_at', 'sources_updated_at') }}
+    {{ objects_with_new_state_or_event('dispute', 'sources_updated_at') }}
 
 ),
 
