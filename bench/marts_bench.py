@@ -49,8 +49,6 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from dagster_project.environment import DBT_REFRESH_ARGS
-
 DBT_DIR = REPO / "dbt"
 DBT = Path(sys.executable).with_name("dbt")
 SEED = 7
@@ -121,7 +119,8 @@ def slowest_nodes(home: Path, count: int = 8) -> str:
     models = sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
     tests = sum(r["execution_time"] for r in results if not r["unique_id"].startswith("model."))
     slowest = sorted(results, key=lambda r: -r["execution_time"])[:count]
-    return (f"    {len(results)} nodes; models {models:,.1f} s, tests {tests:,.1f} s (summed over dbt's threads); slowest: "
+    return (f"    {len(results)} nodes; models {models:,.1f} s, tests {tests:,.1f} s (summed over dbt's threads); "
+            "slowest: "
             + ", ".join(f"{r['unique_id'].split('.')[2]} {r['execution_time']:.1f}" for r in slowest))
 
 
@@ -345,13 +344,17 @@ def time_queries(settings, engine, runs: int) -> list[tuple[str, float, float, f
 
 # ---------------------------------------------------------------------------------------------------- main
 def main() -> int:
+    from dagster_project.environment import DBT_REFRESH_ARGS  # needs REPO on sys.path (set above)
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=50_000, help="students in the generated data (default 50000, ~1M events)")
+    parser.add_argument("--students", type=int, default=50_000,
+                        help="students in the generated data (default 50000, ~1M events)")
     parser.add_argument("--days", type=int, default=90, help="days of generated data, ending 2026-06-30 (default 90)")
     parser.add_argument("--new-events", type=int, default=10_000, help="events per incremental batch (default 10000)")
     parser.add_argument("--runs", type=int, default=20, help="runs per query (default 20)")
     parser.add_argument("--home", type=Path, help="PAYOPS_HOME to use (kept; reused when already loaded)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary PAYOPS_HOME (Postgres is stopped either way)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary PAYOPS_HOME (Postgres is stopped either way)")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="marts-bench-"))

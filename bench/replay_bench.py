@@ -366,7 +366,8 @@ def run(args: argparse.Namespace) -> dict:
         results: dict = {"machine": machine(), "postgres": scalar(engine, "select version()"),
                          "settings": {k: scalar(engine, f"show {k}") for k in
                                       ("shared_buffers", "max_wal_size", "synchronous_commit", "wal_level")},
-                         "data": {k: v for k, v in data.items() if k not in ("files", "wanted")} | {"file_count": len(files)},
+                         "data": {k: v for k, v in data.items() if k not in ("files", "wanted")}
+                         | {"file_count": len(files)},
                          "date": datetime.now(UTC).isoformat(timespec="seconds"), "repeat": args.repeat,
                          "copy_seconds": [], "copy_runs": [], "payops_seconds": [], "payops_runs": [], "load": {}}
         pgdata = settings.pgdata

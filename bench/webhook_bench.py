@@ -8,8 +8,9 @@ The issue asks that the receiver, one uvicorn worker on the warehouse,
 and reports its burst throughput as a ratio to the same receiver answering 200 without touching the database
 (`baseline_app`: same signature check and parsing, a store that keeps nothing), measured in the same run.
 
-The receiver runs in its own uvicorn process and the load generator (asyncio, keep-alive HTTP/1.1) in another, both started from
-here. Everything uses a fresh embedded Postgres under its own PAYOPS_HOME (a temporary folder unless --home).
+The receiver runs in its own uvicorn process and the load generator (asyncio, keep-alive HTTP/1.1) in another, both
+started from here. Everything uses a fresh embedded Postgres under its own PAYOPS_HOME (a temporary folder unless
+--home).
 
     .venv/bin/python bench/webhook_bench.py                                  # the real thing, about a minute
     .venv/bin/python bench/webhook_bench.py --burst 2000 --seconds 5         # a quick smoke run
@@ -40,8 +41,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 # At the top, not in the timed loop: its first import there stalled the first ~100 deliveries of the
-# schedule by 200 ms, which alone was the p99 of a 10,000-delivery run.
-from ingest.webhook_sender import signed_headers
+# schedule by 200 ms, which alone was the p99 of a 10,000-delivery run. After the sys.path setup above, hence E402.
+from ingest.webhook_sender import signed_headers  # noqa: E402
 
 SECRET = "whsec_bench_0123456789abcdef"
 TARGET_RATE = 500

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from payops.errors import PayopsError
+
 APP_SCHEMA = "app"
 APP_TABLES = (
     "families",
@@ -27,7 +29,7 @@ OVERLAP = timedelta(minutes=5)
 BATCH_ROWS = 10_000
 
 
-class AppTableMissing(LookupError):
+class AppTableMissing(PayopsError, LookupError):
     pass
 
 

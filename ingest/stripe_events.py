@@ -21,6 +21,8 @@ import psycopg
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from payops.errors import PayopsError
+
 log = logging.getLogger(__name__)
 
 EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -32,7 +34,7 @@ EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_a
                  "payload")
 
 
-class InputNotFound(FileNotFoundError):
+class InputNotFound(PayopsError, FileNotFoundError):
     pass
 
 

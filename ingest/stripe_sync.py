@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import stripe
 
 from ingest.stripe_events import LoadResult, load_events
+from payops.errors import PayopsError
 from payops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class SyncResult:
         )
 
 
-class SyncInterrupted(RuntimeError):
+class SyncInterrupted(PayopsError, RuntimeError):
     """The listing failed part way; what was stored stays stored and the cursor did not move."""
 
     def __init__(self, partial: SyncResult, cause: Exception):

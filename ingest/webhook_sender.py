@@ -33,7 +33,11 @@ def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
 
 
 def signed_headers(payload: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
-    return {"Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT, "Stripe-Signature": sign(payload, secret, timestamp)}
+    return {
+        "Content-Type": CONTENT_TYPE,
+        "User-Agent": USER_AGENT,
+        "Stripe-Signature": sign(payload, secret, timestamp),
+    }
 
 
 async def post_event(client: httpx.AsyncClient, url: str, secret: str, payload: bytes) -> str:

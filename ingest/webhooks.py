@@ -165,7 +165,7 @@ class PostgresStore:
     def _store_group(self, deliveries: list[Delivery]) -> set[str]:
         distinct = list({delivery.event_id: delivery for delivery in reversed(deliveries)}.values())
         columns = [list(column) for column in zip(*(
-            (*delivery.row, delivery.received_at, delivery.headers_json) for delivery in distinct))]
+            (*delivery.row, delivery.received_at, delivery.headers_json) for delivery in distinct), strict=True)]
         with self.engine.begin() as conn:
             return {row[0] for row in conn.exec_driver_sql(STORE_EVENTS, tuple(columns))}
 

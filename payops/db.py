@@ -10,13 +10,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from payops.errors import PayopsError
 from payops.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SCHEMAS = ("raw", "ops", "analytics")
 
 
-class WarehouseUnavailable(RuntimeError):
+class WarehouseUnavailable(PayopsError, RuntimeError):
     """The warehouse cannot be reached; the message names the (masked) URL and what to check."""
 
 

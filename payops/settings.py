@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
+from payops.errors import PayopsError
+
 
 def _without_password(url: str | None) -> str | None:
     return None if url is None else make_url(url).render_as_string(hide_password=True)
 
 
-class SettingsError(ValueError):
+class SettingsError(PayopsError, ValueError):
     """A setting has a value payops cannot use; the message says which and what to do."""
 
 

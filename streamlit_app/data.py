@@ -69,7 +69,10 @@ def currency_exponents(settings: Settings) -> dict[str, int]:
     """Minor-unit exponent per lowercase currency from the `analytics.currencies` seed; empty if not seeded."""
     try:
         exponents = _read(
-            settings, "analytics.currencies", "select lower(currency) as currency, exponent from analytics.currencies", {}
+            settings,
+            "analytics.currencies",
+            "select lower(currency) as currency, exponent from analytics.currencies",
+            {},
         )
     except MartMissing:
         return {}
@@ -144,7 +147,9 @@ def failure_currencies(settings: Settings, livemode: bool, first_day: date, last
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def failure_breakdown(settings: Settings, livemode: bool, currency: str, first_day: date, last_day: date) -> pd.DataFrame:
+def failure_breakdown(
+    settings: Settings, livemode: bool, currency: str, first_day: date, last_day: date
+) -> pd.DataFrame:
     """Per dimension and value: failed attempts over the range and their share of the range's failures.
 
     Every failure has exactly one value per dimension ('(none)' included), so a dimension's values add up
@@ -288,7 +293,9 @@ def failed_webhook_events(settings: Settings) -> pd.DataFrame:
 
 # --- Reconciliation -------------------------------------------------------------------------------------------
 
-RECONCILIATION_KINDS = ("missing_in_stripe", "missing_in_app", "status_mismatch", "amount_mismatch", "currency_mismatch")
+RECONCILIATION_KINDS = (
+    "missing_in_stripe", "missing_in_app", "status_mismatch", "amount_mismatch", "currency_mismatch",
+)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

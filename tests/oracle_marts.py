@@ -701,9 +701,10 @@ def expected_fraud_signals(events: list[dict], rules: Iterable[FraudRule], timez
             cards = {o["card_fingerprint"] for o in history if in_window(c, o, rule) and o["card_fingerprint"]}
             if len(cards) >= rule.threshold:
                 fired.add("many_cards")
-        if (rule := rules.get("failure_velocity")) is not None:
-            if sum(1 for o in history if in_window(c, o, rule) and o["status"] == "failed") >= rule.threshold:
-                fired.add("failure_velocity")
+        if (rule := rules.get("failure_velocity")) is not None and sum(
+            1 for o in history if in_window(c, o, rule) and o["status"] == "failed"
+        ) >= rule.threshold:
+            fired.add("failure_velocity")
         if (rule := rules.get("amount_outlier")) is not None:
             earlier = [o["amount_minor"] for o in history if o["created_at"] < c["created_at"]
                        and o["status"] == "succeeded" and o["currency"] == c["currency"]

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from payops.cli import main
 from payops.db import ready_engine
+from payops_cli.main import main
 
 PAYOPS = [str(Path(sys.executable).parent / "payops")]
 

@@ -94,12 +94,16 @@ def dispute(dispute_id, *, charge_id, amount, status, created, balance_transacti
         "charge": charge_id,
         "created": created,
         "currency": "usd",
-        "evidence_details": {"due_by": created + 7 * 86400, "has_evidence": False, "past_due": False, "submission_count": 0},
+        "evidence_details": {
+            "due_by": created + 7 * 86400, "has_evidence": False, "past_due": False, "submission_count": 0,
+        },
         "is_charge_refundable": False,
         "livemode": True,
         "metadata": {},
         "payment_intent": f"pi_{charge_id}",
-        "payment_method_details": {"card": {"brand": "visa", "case_type": "chargeback", "network_reason_code": "10.4"}, "type": "card"},
+        "payment_method_details": {
+            "card": {"brand": "visa", "case_type": "chargeback", "network_reason_code": "10.4"}, "type": "card",
+        },
         "reason": "fraudulent",
         "status": status,
     }
@@ -115,16 +119,19 @@ def event(event_id, event_type, created, obj, previous_attributes=None):
         "api_version": API_VERSION,
         "created": created,
         "data": data,
-        "livemode": obj["livemode"] if "livemode" in obj else True,
+        "livemode": obj.get("livemode", True),
         "pending_webhooks": 0,
         "request": {"id": None, "idempotency_key": None},
         "type": event_type,
     }
 
 
-withdrawn = balance_transaction("txn_withdrawn", dispute_id="dp_lost", amount=-4000, fee=1500, created=at(3, 9), category="dispute")
-withdrawn_won = balance_transaction("txn_withdrawn_won", dispute_id="dp_won", amount=-1000, fee=1500, created=at(2, 15), category="dispute")
-reinstated = balance_transaction("txn_reinstated", dispute_id="dp_won", amount=1000, fee=-1500, created=at(4, 15), category="dispute_reversal")
+withdrawn = balance_transaction("txn_withdrawn", dispute_id="dp_lost", amount=-4000, fee=1500, created=at(3, 9),
+                                category="dispute")
+withdrawn_won = balance_transaction("txn_withdrawn_won", dispute_id="dp_won", amount=-1000, fee=1500, created=at(2, 15),
+                                    category="dispute")
+reinstated = balance_transaction("txn_reinstated", dispute_id="dp_won", amount=1000, fee=-1500, created=at(4, 15),
+                                 category="dispute_reversal")
 
 # Listed in ARRIVAL order, which deliberately disagrees with `created` in places.
 EVENTS = [
@@ -137,8 +144,10 @@ EVENTS = [
     event("evt_full_refund_part", "charge.refunded", at(3, 9),
           charge("ch_full", status="succeeded", amount=10000, amount_refunded=3000, created=at(1, 10)),
           {"amount_refunded": 0}),
-    event("evt_refund_1_created", "refund.created", at(3, 9), refund("re_1", charge_id="ch_full", amount=3000, created=at(3, 9))),
-    event("evt_refund_2_created", "refund.created", at(4, 9), refund("re_2", charge_id="ch_full", amount=7000, created=at(4, 9))),
+    event("evt_refund_1_created", "refund.created", at(3, 9),
+          refund("re_1", charge_id="ch_full", amount=3000, created=at(3, 9))),
+    event("evt_refund_2_created", "refund.created", at(4, 9),
+          refund("re_2", charge_id="ch_full", amount=7000, created=at(4, 9))),
     event("evt_full_updated", "charge.updated", at(4, 9, 30),
           charge("ch_full", status="succeeded", amount=10000, amount_refunded=10000, created=at(1, 10)),
           {"description": None}),
@@ -148,30 +157,44 @@ EVENTS = [
     event("evt_auth_expired", "charge.expired", at(2, 11),
           charge("ch_auth", status="succeeded", captured=False, amount=5000, amount_refunded=5000, created=at(1, 11)),
           {"amount_refunded": 0}),
-    event("evt_fail", "charge.failed", at(1, 12), charge("ch_fail", status="failed", captured=False, amount=2000, created=at(1, 12))),
-    event("evt_pending", "charge.pending", at(2, 8), charge("ch_pending", status="pending", captured=False, amount=2500, created=at(2, 8))),
+    event("evt_fail", "charge.failed", at(1, 12),
+          charge("ch_fail", status="failed", captured=False, amount=2000, created=at(1, 12))),
+    event("evt_pending", "charge.pending", at(2, 8),
+          charge("ch_pending", status="pending", captured=False, amount=2500, created=at(2, 8))),
     # The newer state arrives before the older one.
-    event("evt_late_succeeded", "charge.succeeded", at(2, 12, 5), charge("ch_late", status="succeeded", amount=1500, created=at(2, 12))),
-    event("evt_late_pending", "charge.pending", at(2, 12), charge("ch_late", status="pending", captured=False, amount=1500, created=at(2, 12))),
+    event("evt_late_succeeded", "charge.succeeded", at(2, 12, 5),
+          charge("ch_late", status="succeeded", amount=1500, created=at(2, 12))),
+    event("evt_late_pending", "charge.pending", at(2, 12),
+          charge("ch_late", status="pending", captured=False, amount=1500, created=at(2, 12))),
     # Disputed and lost: funds withdrawn with a fee on day 3, closed lost on day 5, repeated on day 6.
-    event("evt_disputed_succeeded", "charge.succeeded", at(2, 10), charge("ch_disputed", status="succeeded", amount=4000, created=at(2, 10))),
+    event("evt_disputed_succeeded", "charge.succeeded", at(2, 10),
+          charge("ch_disputed", status="succeeded", amount=4000, created=at(2, 10))),
     event("evt_dp_lost_created", "charge.dispute.created", at(3, 9),
-          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="needs_response", created=at(3, 9), balance_transactions=[])),
+          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="needs_response", created=at(3, 9),
+                  balance_transactions=[])),
     event("evt_dp_lost_withdrawn", "charge.dispute.funds_withdrawn", at(3, 9, 1),
-          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="needs_response", created=at(3, 9), balance_transactions=[withdrawn])),
+          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="needs_response", created=at(3, 9),
+                  balance_transactions=[withdrawn])),
     event("evt_dp_lost_updated", "charge.dispute.updated", at(6, 9),
-          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="lost", created=at(3, 9), balance_transactions=[withdrawn])),
+          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="lost", created=at(3, 9),
+                  balance_transactions=[withdrawn])),
     event("evt_dp_lost_closed", "charge.dispute.closed", at(5, 10),
-          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="lost", created=at(3, 9), balance_transactions=[withdrawn])),
+          dispute("dp_lost", charge_id="ch_disputed", amount=4000, status="lost", created=at(3, 9),
+                  balance_transactions=[withdrawn])),
     # Disputed and won: the fee is returned with the funds.
     event("evt_dp_won_created", "charge.dispute.created", at(2, 15),
-          dispute("dp_won", charge_id="ch_full", amount=1000, status="needs_response", created=at(2, 15), balance_transactions=[withdrawn_won])),
+          dispute("dp_won", charge_id="ch_full", amount=1000, status="needs_response", created=at(2, 15),
+                  balance_transactions=[withdrawn_won])),
     event("evt_dp_won_closed", "charge.dispute.closed", at(4, 15),
-          dispute("dp_won", charge_id="ch_full", amount=1000, status="won", created=at(2, 15), balance_transactions=[withdrawn_won, reinstated])),
+          dispute("dp_won", charge_id="ch_full", amount=1000, status="won", created=at(2, 15),
+                  balance_transactions=[withdrawn_won, reinstated])),
     # Test mode, a zero-decimal and a three-decimal currency.
-    event("evt_test_mode", "charge.succeeded", at(1, 10), charge("ch_test", status="succeeded", amount=999, created=at(1, 10), livemode=False)),
-    event("evt_yen", "charge.succeeded", at(2, 10), charge("ch_yen", status="succeeded", amount=5000, currency="jpy", created=at(2, 10))),
-    event("evt_dinar", "charge.succeeded", at(1, 10), charge("ch_dinar", status="succeeded", amount=1234, currency="kwd", created=at(1, 10))),
+    event("evt_test_mode", "charge.succeeded", at(1, 10),
+          charge("ch_test", status="succeeded", amount=999, created=at(1, 10), livemode=False)),
+    event("evt_yen", "charge.succeeded", at(2, 10),
+          charge("ch_yen", status="succeeded", amount=5000, currency="jpy", created=at(2, 10))),
+    event("evt_dinar", "charge.succeeded", at(1, 10),
+          charge("ch_dinar", status="succeeded", amount=1234, currency="kwd", created=at(1, 10))),
 ]
 
 COLUMNS = (
@@ -229,7 +252,8 @@ def insert_events(eng: sa.Engine, events: list[dict]) -> None:
             conn.execute(
                 sa.text(
                     "insert into raw.stripe_events"
-                    " (event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload, received_at, source)"
+                    " (event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload,"
+                    " received_at, source)"
                     " values (:event_id, :event_type, :api_version, :livemode, to_timestamp(:created), :object_type,"
                     " :object_id, cast(:payload as jsonb), :received_at, 'replay')"
                 ),
@@ -240,7 +264,8 @@ def insert_events(eng: sa.Engine, events: list[dict]) -> None:
                     "received_at": arrival + timedelta(seconds=position),
                 },
             )
-            conn.execute(sa.text("insert into ops.webhook_event_log (event_id, received_at) values (:event_id, :received_at)"),
+            conn.execute(sa.text("insert into ops.webhook_event_log (event_id, received_at)"
+                                 " values (:event_id, :received_at)"),
                          {"event_id": evt["id"], "received_at": arrival + timedelta(seconds=position)})
     result = process_pending(eng)
     assert result.processed == len(events) and not result.failed, result.summary()
@@ -280,7 +305,8 @@ def test_dbt_builds_on_empty_raw_then_on_edge_cases(warehouse):
         assert amounts[("kwd", 1)] == (Decimal("1.234"), Decimal("1.234"), Decimal("1.0000"))
 
         refunds_total = conn.execute(sa.text(
-            "select sum(refunded_amount_minor) from analytics.int_stripe__charge_refund_increments where charge_id = 'ch_full'"
+            "select sum(refunded_amount_minor) from analytics.int_stripe__charge_refund_increments"
+            " where charge_id = 'ch_full'"
         )).scalar()
         assert refunds_total == 10000  # the newest cumulative value, whatever the arrival order
 
@@ -295,7 +321,8 @@ def test_every_table_a_build_creates_has_planner_statistics(warehouse):
 
     with eng.connect() as conn:
         tables = conn.execute(sa.text(
-            "select c.relname, exists (select from pg_stats s where s.schemaname = n.nspname and s.tablename = c.relname)"
+            "select c.relname,"
+            " exists (select from pg_stats s where s.schemaname = n.nspname and s.tablename = c.relname)"
             " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " where n.nspname = 'analytics' and c.relkind = 'r'"
         )).all()
@@ -357,7 +384,8 @@ def test_a_value_the_contract_refuses_fails_the_build_by_name_and_keeps_the_tabl
         assert "violates check constraint" in result.stdout and "stg_stripe__charges" in result.stdout
         with eng.connect() as conn:
             assert conn.execute(sa.text(staged), {"id": charge_id}).scalar_one() == status_before
-            assert conn.execute(sa.text("select count(*) from analytics.stg_stripe__charges")).scalar_one() == rows_before
+            rows_after = conn.execute(sa.text("select count(*) from analytics.stg_stripe__charges")).scalar_one()
+            assert rows_after == rows_before
     finally:
         with eng.begin() as conn:
             conn.execute(sa.text("update raw.stripe_charges set object = jsonb_set(object, '{status}', to_jsonb("

@@ -136,7 +136,8 @@ def test_every_line_is_a_stripe_event_within_the_window(small):
         expected = {"charge.dispute": "dispute", "charge.refund": "refund"}.get(
             event["type"].rsplit(".", 1)[0], event["type"].split(".")[0])
         assert obj["object"] == expected, event["type"]
-        assert obj["id"].startswith({"charge": "ch_", "payment_intent": "pi_", "refund": "re_", "dispute": "dp_"}[expected])
+        prefix = {"charge": "ch_", "payment_intent": "pi_", "refund": "re_", "dispute": "dp_"}[expected]
+        assert obj["id"].startswith(prefix)
 
 
 def test_duplicates_are_byte_identical_and_everything_else_unique(small):
@@ -192,7 +193,9 @@ def test_every_scenario_appears(events_fixture, request):
     refunded = of_type(events, "charge.refunded")
     assert any(c["refunded"] for c in refunded) and any(not c["refunded"] for c in refunded)
     assert max(Counter(r["charge"] for r in of_type(events, "refund.created")).values()) >= 2
-    assert any(e["data"]["previous_attributes"] == {"status": "pending"} for e in events if e["type"] == "refund.updated")
+    assert any(
+        e["data"]["previous_attributes"] == {"status": "pending"} for e in events if e["type"] == "refund.updated"
+    )
     assert of_type(events, "refund.failed") and of_type(events, "charge.refund.updated")
 
     disputes = latest(events, "dispute")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import TIMEZONE
 from oracle import expected_payments_daily
 from oracle_marts import (

@@ -1,12 +1,12 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
 int_stripe__charge_refund_increments, fct_charges, fct_refunds, fct_payment_intents, student_payment_summary,
-fraud_signals, failure_analysis, payments_daily, stg_ops__webhook_event_log, webhook_health) give the same rows as a full refresh after late and
-out-of-order events: build on part of the events, made to look as if they arrived over the generated days (so most
-are outside the lookback), load and process the rest (old `created`, new arrival), build incrementally, then compare
-with a full refresh. The app's tables change in between too: a purchase's currency is corrected (its student's row in
-the wrong currency must go) and a balance's hours are used. A second round ages every arrival past the lookback and
-closes a dispute as lost, a change only the dispute's state shows. The webhook models also follow a log row whose
-status alone changes, long after its event arrived."""
+fraud_signals, failure_analysis, payments_daily, stg_ops__webhook_event_log, webhook_health) give the same rows as a
+full refresh after late and out-of-order events: build on part of the events, made to look as if they arrived over the
+generated days (so most are outside the lookback), load and process the rest (old `created`, new arrival), build
+incrementally, then compare with a full refresh. The app's tables change in between too: a purchase's currency is
+corrected (its student's row in the wrong currency must go) and a balance's hours are used. A second round ages every
+arrival past the lookback and closes a dispute as lost, a change only the dispute's state shows. The webhook models also
+follow a log row whose status alone changes, long after its event arrived."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from conftest import embedded_warehouse
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 DBT = Path(sys.executable).with_name("dbt")
 INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_stripe__dispute_events",
-                      "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds", "stg_stripe__disputes",
+                      "stg_stripe__charges", "stg_stripe__payment_intents", "stg_stripe__refunds",
+                      "stg_stripe__disputes",
                       "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                       "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
                       "reconciliation_exceptions", "failure_analysis", "payments_daily")
@@ -195,7 +196,8 @@ def dispute_lost_late(engine: sa.Engine) -> tuple[tuple[str, bytes], str]:
             " order by created_at desc, event_id desc limit 1")).scalar_one()
         newest = conn.execute(sa.text("select max(created_at) from raw.stripe_events")).scalar_one()
     lost = payload["data"]["object"] | {"status": "lost"}
-    payload |= {"id": "evt_dispute_lost_late", "type": "charge.dispute.closed", "created": int(newest.timestamp()) + 3600,
+    payload |= {"id": "evt_dispute_lost_late", "type": "charge.dispute.closed",
+                "created": int(newest.timestamp()) + 3600,
                 "data": {"object": lost, "previous_attributes": {"status": payload["data"]["object"]["status"]}}}
     return (payload["id"], orjson.dumps(payload)), lost["charge"]
 
@@ -249,13 +251,15 @@ def payments_daily_late_events(engine: sa.Engine) -> list[tuple[str, bytes]]:
              {"amount_refunded": charge["amount"], "refunded": True}),
         late(succeeded, "evt_intent_succeeded_late", "payment_intent.succeeded", intent["created"] + 600,
              {"status": "succeeded"}),
-        late(first_charge, "evt_early_charge_late", "charge.succeeded", early, {"id": "ch_early_late", "created": early}),
+        late(first_charge, "evt_early_charge_late", "charge.succeeded", early,
+             {"id": "ch_early_late", "created": early}),
         late(first_charge, "evt_customer_updated_late", "customer.updated", int(newest.timestamp()) + 86400,
              {"id": "cus_late", "object": "customer", "created": int(newest.timestamp()) + 86400}),
     ]
 
 
-AGED_COLUMNS = {"student_payment_summary": ("state_updated_at", "app_loaded_at"), "failure_analysis": ("state_updated_at",),
+AGED_COLUMNS = {"student_payment_summary": ("state_updated_at", "app_loaded_at"),
+                "failure_analysis": ("state_updated_at",),
                 "payments_daily": ("sources_updated_at",)}
 """Arrival times a model keeps, which aging rewrites for a full refresh only."""
 
@@ -360,7 +364,9 @@ def test_an_incremental_build_after_late_events_equals_a_full_refresh(warehouse,
     dbt(warehouse, tmp_path / "target", "run", *SELECT, "--full-refresh")
     assert incremental == {model: figures(engine, model) for model in AGED_COLUMNS}
     changed_days = {orjson.loads(row)["day"] for row in incremental["failure_analysis"] ^ failures_before}
-    assert len(changed_days) > 1 and min(changed_days) == failure_day.isoformat(), "the baselines after it should change"
+    assert len(changed_days) > 1 and min(changed_days) == failure_day.isoformat(), (
+        "the baselines after it should change"
+    )
 
     # payments_daily recomputes the days each kind of change reaches; one late event per kind, none of whose days
     # another one's reaches.
@@ -569,8 +575,9 @@ def test_reconciliation_compares_again_each_purchase_and_charge_a_change_reaches
             stamp = conn.execute(sa.text("select max(updated_at) + interval '1 hour' from app.purchase_transactions"))
             row = dict(unknown_row) | {"updated_at": stamp.scalar_one(), "metadata": orjson.dumps(
                 unknown_row["metadata"]).decode()}
+            values = ", ".join(f"cast(:{column} as jsonb)" if column == "metadata" else f":{column}" for column in row)
             conn.execute(sa.text(f"insert into app.purchase_transactions ({', '.join(row)})"
-                                 f" values ({', '.join(f'cast(:{column} as jsonb)' if column == 'metadata' else f':{column}' for column in row)})"),
+                                 f" values ({values})"),
                          row)
         copy_app_tables(app, engine)
         later = int(newest.timestamp())

@@ -8,7 +8,6 @@ from fractions import Fraction
 from itertools import count
 
 import pytest
-
 from oracle_marts import (
     FraudRule,
     app_status_from_stripe,
@@ -397,8 +396,11 @@ def test_student_summary_adds_up_the_students_charges_per_currency_and_mode():
 
 # -- reconciliation_exceptions --------------------------------------------------------------------------------
 
+PURCHASE_CREATED_AT = utc(1)
+
+
 def purchase(pid: int, status: str, amount: str, currency: str = "usd", charge_id: str | None = None,
-             pi: str | None = None, created_at: datetime = utc(1)) -> dict:
+             pi: str | None = None, created_at: datetime = PURCHASE_CREATED_AT) -> dict:
     return {"id": pid, "payment_status": status, "amount": Decimal(amount), "currency": currency,
             "stripe_charge_id": charge_id, "stripe_payment_intent_id": pi, "livemode": True,
             "created_at": created_at}

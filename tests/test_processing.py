@@ -25,8 +25,8 @@ from ingest.processing import (
     retry_failed,
 )
 from ingest.stripe_events import load_events, replay
-from payops.cli_processing import retry_command
 from payops.db import ready_engine
+from payops_cli.processing import retry_command
 
 T0 = 1_780_000_000
 STATUS_MACRO = Path(__file__).parents[1] / "dbt" / "macros" / "stripe_status_order.sql"

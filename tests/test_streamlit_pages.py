@@ -48,7 +48,8 @@ def test_failures_shows_the_top_failure_code_share_of_the_default_range(pipeline
     failed, top = (scalar(pipeline_env, f"""
         select {figure} from analytics.failure_analysis
         where livemode and dimension = 'failure_code' and currency = :currency and day between :first_day and :last_day
-        group by dimension_value order by sum(failed_attempts) desc, dimension_value limit 1""", currency=currency, **range_)
+        group by dimension_value order by sum(failed_attempts) desc, dimension_value limit 1""",
+        currency=currency, **range_)
         for figure in ("sum(sum(failed_attempts)) over ()", "sum(failed_attempts)"))
     assert failed and top
 

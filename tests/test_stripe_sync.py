@@ -11,14 +11,14 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from stripe_api_server import StripeEventsServer, stripe_events_server
 
 from dagster_project.defs.ingest.stripe_sync import stripe_events_from_api, stripe_events_sync
 from dagster_project.defs.resources import WarehouseResource
 from ingest.stripe_sync import CURSOR_SOURCE, NO_KEY_MESSAGE, SyncInterrupted, read_cursor, sync_events
-from payops.cli_stripe_sync import stripe_events_command
 from payops.db import ready_engine
 from payops.settings import Settings
-from stripe_api_server import StripeEventsServer, stripe_events_server
+from payops_cli.stripe_sync import stripe_events_command
 
 API_KEY = "rk_test_payops_sync_5ecret_do_not_log"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

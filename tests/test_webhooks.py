@@ -267,7 +267,9 @@ def test_while_postgres_is_down_nothing_is_acknowledged_and_a_resend_stores_ever
 
     assert set(answered) == set(events)
     assert set(answered.values()) == {200, 503}, "the stop did not fall in the middle of the burst"
-    stored = {row[0] for row in receiver.rows("select event_id from raw.stripe_events where event_id like 'evt_burst_%'")}
+    stored = {
+        row[0] for row in receiver.rows("select event_id from raw.stripe_events where event_id like 'evt_burst_%'")
+    }
     acknowledged = {event_id for event_id, status in answered.items() if status == 200}
     assert acknowledged <= stored
 

@@ -34,7 +34,10 @@ st.caption(
 )
 ui.kpi_row(
     [ui.Kpi("All exceptions", ui.format_count(sum(counts.values())))]
-    + [ui.Kpi(KIND_TITLES.get(kind, kind), ui.format_count(count), KIND_HELP.get(kind)) for kind, count in counts.items()]
+    + [
+        ui.Kpi(KIND_TITLES.get(kind, kind), ui.format_count(count), KIND_HELP.get(kind))
+        for kind, count in counts.items()
+    ]
 )
 if not sum(counts.values()):
     st.info(f"No {mode}-mode exceptions: the platform's purchases and Stripe agree.")
@@ -56,7 +59,8 @@ st.dataframe(
     exceptions,
     hide_index=True,
     column_order=[
-        "kind", "first_seen_at", "app_value", "stripe_value", "purchase_transaction_id", "charge_id", "payment_intent_id",
+        "kind", "first_seen_at", "app_value", "stripe_value", "purchase_transaction_id", "charge_id",
+        "payment_intent_id",
     ],
     column_config={
         "kind": "Kind",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from payops.cli_support import CONTEXT_SETTINGS, current_settings, friendly_errors
+from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 
 
 @click.command("retry", context_settings=CONTEXT_SETTINGS)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from payops.cli_processing import retry_command
-from payops.cli_support import CONTEXT_SETTINGS, current_settings, friendly_errors
+from payops_cli.processing import retry_command
+from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

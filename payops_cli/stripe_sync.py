@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import click
 
-from payops.cli_support import current_settings, friendly_errors
 from payops.db import ready_engine
+from payops_cli.support import current_settings, friendly_errors
 
 
 @click.command("stripe-events")

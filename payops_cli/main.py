@@ -1,4 +1,4 @@
-"""`payops`: the command line. Each command is a thin shell over ingest/, demo/ and dagster_project/."""
+"""`payops`: the root command group. Each command is a thin shell over ingest/, demo/ and dagster_project/."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
-from payops.cli_stripe_sync import stripe_events_command
-from payops.cli_support import CONTEXT_SETTINGS, current_settings, friendly_errors
-from payops.cli_webhooks import webhooks
 from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.settings import Settings
+from payops_cli.stripe_sync import stripe_events_command
+from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
+from payops_cli.webhooks import webhooks
 
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,8 @@ def main(verbose: bool) -> None:
       STRIPE_API_KEY    a key that can read events, for the Events API sync (STRIPE_API_BASE: another address)
       STRIPE_WEBHOOK_SECRET  the webhook endpoint's signing secret(s), comma-separated during a rotation
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 # --- db -------------------------------------------------------------------------------------------
@@ -90,14 +91,16 @@ def db_url(driver: str, show_password: bool) -> None:
 @click.option("--days", default=90, show_default=True, help="Days of history.")
 @click.option("--students", default=500, show_default=True, help="Students (about 20 events each over 90 days).")
 @click.option("--seed", default=7, show_default=True, help="Random seed: the same seed and end day give the same data.")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day of data (UTC). Default: yesterday.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day of data (UTC). Default: yesterday.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "files"]), default="jsonl", show_default=True,
               help="JSON Lines files, or one JSON file per event.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where event files go. Default: PAYOPS_HOME/landing/stripe.")
 @click.option("--no-app", is_flag=True, help="Only write Stripe events, not the platform's tables.")
 @friendly_errors
-def demo_data(days: int, students: int, seed: int, end: datetime | None, fmt: str, out: Path | None, no_app: bool) -> None:
+def demo_data(days: int, students: int, seed: int, end: datetime | None, fmt: str, out: Path | None,
+              no_app: bool) -> None:
     """Generate the platform's tables and the Stripe events they produced.
 
     Replaces the demo tables in the platform database (schema `app`) and the event files in --out.
