@@ -19,6 +19,7 @@ from payops.db import embedded_running, masked, ready_engine, stop_embedded, war
 from payops.settings import Settings
 from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
+from payops_cli.users import users
 from payops_cli.webhooks import webhooks
 
 BIN = Path(sys.executable).parent
@@ -149,6 +150,7 @@ def ingest_replay(paths: tuple[Path, ...], quiet: bool) -> None:
 
 ingest.add_command(stripe_events_command)
 main.add_command(webhooks)
+main.add_command(users)
 
 
 @ingest.command("app")
