@@ -9,14 +9,13 @@ the generation time. Rows stream from a server-side cursor in chunks, so memory 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -24,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from psycopg import sql as psycopg_sql
 
 from exports.datasets import DATASETS, Dataset
 from payops.errors import PayopsError
@@ -33,7 +34,9 @@ from payops.errors import PayopsError
 FORMAT = "payops-compliance-export/1"
 MANIFEST = "manifest.json"
 ROWS_PER_CHUNK = 50_000
-"""Rows fetched, and written as one Parquet row group, at a time: fixed, so the bytes never depend on timing."""
+"""Rows in one Parquet row group: fixed, so the bytes never depend on timing."""
+CSV_BLOCK_BYTES = 8 << 20
+"""How much CSV pyarrow reads at a time: what bounds the export's memory."""
 ALL_CURRENCIES = "*"
 """The totals key of a dataset without a currency column."""
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +63,19 @@ class DatasetTotals:
     rows: int = 0
     per_currency: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def add(self, currency: str | None, amount_minor: int | None) -> None:
-        self.rows += 1
-        figures = self.per_currency.setdefault(currency or ALL_CURRENCIES, {"rows": 0})
-        figures["rows"] += 1
-        if amount_minor is not None:
-            figures["amount_minor"] = figures.get("amount_minor", 0) + amount_minor
+    def add(self, batch: pa.RecordBatch, amount_column: str | None) -> None:
+        self.rows += len(batch)
+        if not len(batch):
+            return
+        table = pa.Table.from_batches([batch])
+        if "currency" not in table.column_names:
+            table = table.append_column("currency", pa.array([ALL_CURRENCIES] * len(table)))
+        aggregates = [("currency", "count")] + ([(amount_column, "sum")] if amount_column else [])
+        for row in table.group_by("currency").aggregate(aggregates).to_pylist():
+            figures = self.per_currency.setdefault(row["currency"], {"rows": 0})
+            figures["rows"] += row["currency_count"]
+            if amount_column:
+                figures["amount_minor"] = figures.get("amount_minor", 0) + (row[f"{amount_column}_sum"] or 0)
 
 
 @dataclass(frozen=True)
@@ -99,34 +109,11 @@ def sign(signed: dict[str, Any], key: bytes) -> dict[str, str]:
             "value": hmac.new(key, _canonical(signed), hashlib.sha256).hexdigest()}
 
 
-def pii_hasher(key: bytes) -> Callable[[str | None], str | None]:
-    """A keyed hash of personal data: the same person gives the same token in every export made with this key, so
-    an auditor can still count and match, but the value cannot be read back or guessed from a list of emails
-    without the key. Its key is derived from the export key, so a signature never reveals it."""
-    pii_key = hmac.new(key, b"payops personal data v1", hashlib.sha256).digest()
-
-    def hashed(value: str | None) -> str | None:
-        if value is None:
-            return None
-        return "hmac:" + hmac.new(pii_key, value.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
-
-    return hashed
-
-
 # --- values ---------------------------------------------------------------------------------------------------
 
 
-def csv_value(value: Any) -> str:
-    """One way to write each type: the CSV's bytes depend on the data alone."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+def utc_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def sha256_of(path: Path) -> str:
@@ -155,39 +142,76 @@ def warehouse_last_refresh(conn: sa.Connection) -> datetime | None:
 
 
 # --- writing --------------------------------------------------------------------------------------------------
+# Postgres writes the CSV itself (COPY, the physical limit of reading the rows), formatting each type one way;
+# pyarrow reads that file back in C++ to write the Parquet twin and to total what was written. Python never
+# touches a row, so an export costs little more than the COPY, and memory stays one chunk whatever the period.
 
 
-def _chunks(conn: sa.Connection, dataset: Dataset, params: dict[str, Any]) -> Iterator[Sequence[Sequence[Any]]]:
-    result = conn.execution_options(stream_results=True, max_row_buffer=ROWS_PER_CHUNK).execute(
-        sa.text(dataset.query), params)
-    while chunk := result.fetchmany(ROWS_PER_CHUNK):
-        yield chunk
+def _csv_expression(name: str, kind: pa.DataType, hidden: bool) -> str:
+    column = f'"{name}"'
+    if hidden:
+        # HMAC-SHA256 from Postgres' built-in sha256() and the key's inner and outer pads (RFC 2104), so no
+        # extension is needed and the key travels as a bound parameter into a temporary table, never in SQL text.
+        return (f"'hmac:' || left(encode(sha256(keys.outer_pad || sha256(keys.inner_pad || "
+                f"convert_to(lower(btrim({column})), 'UTF8'))), 'hex'), 32)")
+    if pa.types.is_timestamp(kind):
+        return f"""to_char({column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    if pa.types.is_boolean(kind):
+        return f"case when {column} then 'true' when not {column} then 'false' end"
+    return column
+
+
+def _copy_statement(dataset: Dataset, params: dict[str, Any], hide_pii: bool) -> psycopg_sql.Composed:
+    select = ", ".join(f'{_csv_expression(name, kind, hide_pii and name in dataset.pii_columns)} as "{name}"'
+                       for name, kind in dataset.columns)
+    query = dataset.query
+    for name in params:
+        query = query.replace(f":{name}", f"{{{name}}}")
+    inner = psycopg_sql.SQL(query).format(**{name: psycopg_sql.Literal(value) for name, value in params.items()})
+    keys = " cross join pg_temp.export_pii_keys as keys" if hide_pii and dataset.pii_columns else ""
+    # The dataset's own order by is kept: a subquery's order is what COPY writes for a plain select over it.
+    return psycopg_sql.SQL("copy (select {select} from ({inner}) as rows{keys}) to stdout (format csv, header)").format(
+        select=psycopg_sql.SQL(select), inner=inner, keys=psycopg_sql.SQL(keys))
+
+
+def _store_pii_keys(conn: sa.Connection, key: bytes) -> None:
+    pii_key = hmac.new(key, b"payops personal data v1", hashlib.sha256).digest().ljust(64, b"\0")
+    conn.execute(sa.text("""
+        create temporary table export_pii_keys on commit drop as
+        select cast(:inner_pad as bytea) as inner_pad, cast(:outer_pad as bytea) as outer_pad
+    """), {"inner_pad": bytes(b ^ 0x36 for b in pii_key), "outer_pad": bytes(b ^ 0x5C for b in pii_key)})
 
 
 def write_dataset(conn: sa.Connection, dataset: Dataset, params: dict[str, Any], folder: Path,
-                  hide: Callable[[str | None], str | None] | None) -> DatasetTotals:
-    """Stream one dataset into `<name>.csv` and `<name>.parquet`; return what was written, per currency."""
-    names = dataset.column_names
-    pii = [names.index(column) for column in dataset.pii_columns] if hide else []
-    currency_at = names.index("currency") if "currency" in names else None
-    amount_at = names.index(dataset.amount_column) if dataset.amount_column else None
-    totals = DatasetTotals()
+                  hide_pii: bool) -> DatasetTotals:
+    """Write one dataset as `<name>.csv` and `<name>.parquet`; return what was written, per currency."""
+    csv_path = folder / f"{dataset.name}.csv"
+    with csv_path.open("wb") as file, conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(_copy_statement(dataset, params, hide_pii)) as copy:
+        for block in copy:
+            file.write(block)
+    return _parquet_twin(dataset, csv_path, folder / f"{dataset.name}.parquet")
+
+
+def _parquet_twin(dataset: Dataset, csv_path: Path, parquet_path: Path) -> DatasetTotals:
     schema = dataset.schema
-    with (folder / f"{dataset.name}.csv").open("w", encoding="utf-8", newline="") as csv_file, \
-            pq.ParquetWriter(folder / f"{dataset.name}.parquet", schema, compression="zstd",
-                             store_schema=False, write_statistics=True) as parquet:
-        writer = csv.writer(csv_file, lineterminator="\n")
-        writer.writerow(names)
-        for chunk in _chunks(conn, dataset, params):
-            rows = [list(row) for row in chunk]
-            for row in rows:
-                for at in pii:
-                    row[at] = hide(row[at])
-                totals.add(row[currency_at] if currency_at is not None else None,
-                           row[amount_at] if amount_at is not None else None)
-            writer.writerows([csv_value(value) for value in row] for row in rows)
-            columns = [pa.array([row[at] for row in rows], type=kind) for at, (_, kind) in enumerate(dataset.columns)]
-            parquet.write_table(pa.Table.from_arrays(columns, schema=schema), row_group_size=ROWS_PER_CHUNK)
+    reader = pa_csv.open_csv(csv_path, read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                             convert_options=pa_csv.ConvertOptions(
+                                 column_types=dict(dataset.columns), include_columns=dataset.column_names,
+                                 strings_can_be_null=True, quoted_strings_can_be_null=False))
+    totals = DatasetTotals()
+    pending: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(parquet_path, schema, compression="zstd", store_schema=False) as parquet:
+        for batch in reader:
+            totals.add(batch, dataset.amount_column)
+            pending.append(batch)
+            # Row groups of exactly ROWS_PER_CHUNK rows: the file's layout depends on the data alone.
+            while sum(len(b) for b in pending) >= ROWS_PER_CHUNK:
+                table = pa.Table.from_batches(pending, schema=schema)
+                parquet.write_table(table.slice(0, ROWS_PER_CHUNK), row_group_size=ROWS_PER_CHUNK)
+                pending = table.slice(ROWS_PER_CHUNK).to_batches()
+        if pending or totals.rows == 0:
+            parquet.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=ROWS_PER_CHUNK)
     return totals
 
 
@@ -221,7 +245,6 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
         raise ExportError(f"{out_dir} is not empty: choose a new --out folder (an export is never written over)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     params = {"start_day": request.start, "end_day": request.end, "tz": timezone}
-    hide = None if request.include_pii else pii_hasher(secret)
 
     # Written beside the target and moved in whole: a failed or incomplete export leaves nothing behind.
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -230,8 +253,10 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
         # One snapshot for every dataset and every check: a refresh committing meanwhile changes neither.
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
             conn.execute(sa.text("set local statement_timeout = 0"))
+            if not request.include_pii:
+                _store_pii_keys(conn, secret)
             for dataset in datasets:
-                totals = write_dataset(conn, dataset, params, staging, hide)
+                totals = write_dataset(conn, dataset, params, staging, hide_pii=not request.include_pii)
                 check_totals(conn, dataset, params, totals)
                 for suffix in ("csv", "parquet"):
                     path = staging / f"{dataset.name}.{suffix}"
@@ -246,7 +271,7 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
             "period": {"start": request.start.isoformat(), "end": request.end.isoformat(), "timezone": timezone},
             "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "code_version": code_version(),
-            "warehouse_last_refresh": csv_value(last_refresh) or None,
+            "warehouse_last_refresh": utc_text(last_refresh),
             "pii_policy": pii_policy(datasets, request),
             "datasets": {d.name: {"description": d.description, "row_order": d.order,
                                   "columns": d.column_names} for d in datasets},

@@ -27,7 +27,7 @@ def compliance_export(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     out_dir = settings.home / "exports" / "compliance" / context.partition_key[:7]
     # The window's end is the next month's first instant; the export's period names its last day.
     request = ExportRequest(start=window.start.date(), end=(window.end - timedelta(days=1)).date(), out_dir=out_dir,
-                            replace=True, requested_by=f"dagster:run {context.run_id}")
+                            replace=True, requested_by=f"dagster:run {context.run.run_id}")
     result = run_export(warehouse.engine(), request, timezone=settings.timezone, key=settings.export_key)
     return dg.MaterializeResult(metadata={
         "folder": dg.MetadataValue.path(str(result.out_dir)),
