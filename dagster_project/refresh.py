@@ -18,7 +18,8 @@ def refresh(settings: Settings) -> dg.ExecuteInProcessResult:
     prepare(settings)
     parse_dbt_project()
     from dagster_project.definitions import defs  # imported late: the dbt assets read the manifest just parsed
+    from dagster_project.defs.schedules import REFRESH_SELECTION
 
-    job = defs().resolve_implicit_global_asset_job_def()
+    job = dg.define_asset_job("refresh", selection=REFRESH_SELECTION).resolve(asset_graph=defs().resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
         return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)

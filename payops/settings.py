@@ -42,6 +42,8 @@ class Settings:
     """STRIPE_API_BASE: another address for the Stripe API (a local test server). Unset: Stripe's own."""
     alert_webhook_url: str | None = None
     """PAYOPS_ALERT_WEBHOOK_URL: an HTTP endpoint taking JSON alerts (a Slack incoming webhook). Unset: log only."""
+    export_key: str | None = None
+    """PAYOPS_EXPORT_KEY: signs compliance exports and keys the hashes of personal data in them. Unset: no exports."""
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -67,12 +69,14 @@ class Settings:
             stripe_api_key=env.get("STRIPE_API_KEY") or None,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
             alert_webhook_url=env.get("PAYOPS_ALERT_WEBHOOK_URL") or None,
+            export_key=env.get("PAYOPS_EXPORT_KEY") or None,
         )
 
     def __repr__(self) -> str:
         # Secrets never reach logs, even through a debug print of the settings.
         hidden = {"stripe_webhook_secrets": "***" if self.stripe_webhook_secrets else "()",
                   "stripe_api_key": "***" if self.stripe_api_key else None,
+                  "export_key": "***" if self.export_key else None,
                   **{name: _without_password(getattr(self, name))
                      for name in ("warehouse_url", "app_database_url", "dagster_pg_url")}}
         shown = ", ".join(f"{name}={hidden.get(name, getattr(self, name))!r}" for name in self.__dataclass_fields__)

@@ -1,0 +1,338 @@
+"""Compliance exports: every dataset of a period written as CSV and Parquet, with a signed manifest that proves
+the export complete (its totals agree with the marts), unaltered (every file's SHA-256, under an HMAC-SHA256
+signature) and minimal in personal data (docs/exports.md).
+
+The same data and parameters give the same bytes: rows in a documented total order, values formatted one way,
+Parquet row groups of a fixed size and no writer metadata but pyarrow's pinned version; only the manifest holds
+the generation time. Rows stream from a server-side cursor in chunks, so memory does not grow with the period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from psycopg import sql as psycopg_sql
+
+from exports.datasets import DATASETS, Dataset
+from payops.errors import PayopsError
+
+FORMAT = "payops-compliance-export/1"
+MANIFEST = "manifest.json"
+ROWS_PER_CHUNK = 50_000
+"""Rows in one Parquet row group: fixed, so the bytes never depend on timing."""
+CSV_BLOCK_BYTES = 8 << 20
+"""How much CSV pyarrow reads at a time: what bounds the export's memory."""
+ALL_CURRENCIES = "*"
+"""The totals key of a dataset without a currency column."""
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ExportError(PayopsError):
+    """An export payops refuses to write, or one that failed its own checks; nothing is left half-written."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    start: date
+    end: date
+    out_dir: Path
+    requested_by: str
+    include_pii: bool = False
+    reason: str | None = None
+    replace: bool = False
+    """write over an earlier export in out_dir (the Dagster asset re-materializing a month)"""
+
+
+@dataclass
+class DatasetTotals:
+    rows: int = 0
+    per_currency: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, batch: pa.RecordBatch, amount_column: str | None) -> None:
+        self.rows += len(batch)
+        if not len(batch):
+            return
+        table = pa.Table.from_batches([batch])
+        if "currency" not in table.column_names:
+            table = table.append_column("currency", pa.array([ALL_CURRENCIES] * len(table)))
+        aggregates = [("currency", "count")] + ([(amount_column, "sum")] if amount_column else [])
+        for row in table.group_by("currency").aggregate(aggregates).to_pylist():
+            figures = self.per_currency.setdefault(row["currency"], {"rows": 0})
+            figures["rows"] += row["currency_count"]
+            if amount_column:
+                figures["amount_minor"] = figures.get("amount_minor", 0) + (row[f"{amount_column}_sum"] or 0)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        return self.manifest["signed"]["files"]
+
+
+# --- keys and signatures --------------------------------------------------------------------------------------
+
+
+def require_key(key: str | None) -> bytes:
+    if not key:
+        raise ExportError(
+            "PAYOPS_EXPORT_KEY is not set: compliance exports are signed with it, and `payops export verify` needs "
+            "the same key. Make one once and keep it in your secret store, e.g.\n"
+            "  export PAYOPS_EXPORT_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    return key.encode()
+
+
+def _canonical(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign(signed: dict[str, Any], key: bytes) -> dict[str, str]:
+    return {"algorithm": "HMAC-SHA256", "key_fingerprint": hashlib.sha256(key).hexdigest()[:16],
+            "value": hmac.new(key, _canonical(signed), hashlib.sha256).hexdigest()}
+
+
+# --- values ---------------------------------------------------------------------------------------------------
+
+
+def utc_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """`git describe` of the checkout when there is one, else the installed package's version."""
+    if (REPO_ROOT / ".git").exists():
+        described = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--tags"],
+                                   capture_output=True, text=True, check=False)
+        if described.returncode == 0:
+            return f"git:{described.stdout.strip()}"
+    return f"payops {metadata.version('payops')}"
+
+
+def warehouse_last_refresh(conn: sa.Connection) -> datetime | None:
+    """When dbt last built a mart: every build analyzes the tables it writes (docs/decisions.md §17)."""
+    return conn.execute(sa.text("""
+        select max(last_analyze) from pg_stat_user_tables where schemaname = 'analytics'
+    """)).scalar()
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+# Postgres writes the CSV itself (COPY, the physical limit of reading the rows), formatting each type one way;
+# pyarrow reads that file back in C++ to write the Parquet twin and to total what was written. Python never
+# touches a row, so an export costs little more than the COPY, and memory stays one chunk whatever the period.
+
+
+def _csv_expression(name: str, kind: pa.DataType, hidden: bool) -> str:
+    column = f'"{name}"'
+    if hidden:
+        # HMAC-SHA256 from Postgres' built-in sha256() and the key's inner and outer pads (RFC 2104), so no
+        # extension is needed and the key travels as a bound parameter into a temporary table, never in SQL text.
+        return (f"'hmac:' || left(encode(sha256(keys.outer_pad || sha256(keys.inner_pad || "
+                f"convert_to(lower(btrim({column})), 'UTF8'))), 'hex'), 32)")
+    if pa.types.is_timestamp(kind):
+        return f"""to_char({column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    if pa.types.is_boolean(kind):
+        return f"case when {column} then 'true' when not {column} then 'false' end"
+    return column
+
+
+def _copy_statement(dataset: Dataset, params: dict[str, Any], hide_pii: bool) -> psycopg_sql.Composed:
+    select = ", ".join(f'{_csv_expression(name, kind, hide_pii and name in dataset.pii_columns)} as "{name}"'
+                       for name, kind in dataset.columns)
+    query = dataset.query
+    for name in params:
+        query = query.replace(f":{name}", f"{{{name}}}")
+    inner = psycopg_sql.SQL(query).format(**{name: psycopg_sql.Literal(value) for name, value in params.items()})
+    keys = " cross join pg_temp.export_pii_keys as keys" if hide_pii and dataset.pii_columns else ""
+    # The dataset's own order by is kept: a subquery's order is what COPY writes for a plain select over it.
+    return psycopg_sql.SQL("copy (select {select} from ({inner}) as rows{keys}) to stdout (format csv, header)").format(
+        select=psycopg_sql.SQL(select), inner=inner, keys=psycopg_sql.SQL(keys))
+
+
+def _store_pii_keys(conn: sa.Connection, key: bytes) -> None:
+    pii_key = hmac.new(key, b"payops personal data v1", hashlib.sha256).digest().ljust(64, b"\0")
+    conn.execute(sa.text("""
+        create temporary table export_pii_keys on commit drop as
+        select cast(:inner_pad as bytea) as inner_pad, cast(:outer_pad as bytea) as outer_pad
+    """), {"inner_pad": bytes(b ^ 0x36 for b in pii_key), "outer_pad": bytes(b ^ 0x5C for b in pii_key)})
+
+
+def write_dataset(conn: sa.Connection, dataset: Dataset, params: dict[str, Any], folder: Path,
+                  hide_pii: bool) -> DatasetTotals:
+    """Write one dataset as `<name>.csv` and `<name>.parquet`; return what was written, per currency."""
+    csv_path = folder / f"{dataset.name}.csv"
+    with csv_path.open("wb") as file, conn.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(_copy_statement(dataset, params, hide_pii)) as copy:
+        for block in copy:
+            file.write(block)
+    return _parquet_twin(dataset, csv_path, folder / f"{dataset.name}.parquet")
+
+
+def _parquet_twin(dataset: Dataset, csv_path: Path, parquet_path: Path) -> DatasetTotals:
+    schema = dataset.schema
+    reader = pa_csv.open_csv(csv_path, read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                             convert_options=pa_csv.ConvertOptions(
+                                 column_types=dict(dataset.columns), include_columns=dataset.column_names,
+                                 strings_can_be_null=True, quoted_strings_can_be_null=False))
+    totals = DatasetTotals()
+    pending: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(parquet_path, schema, compression="zstd", store_schema=False) as parquet:
+        for batch in reader:
+            totals.add(batch, dataset.amount_column)
+            pending.append(batch)
+            # Row groups of exactly ROWS_PER_CHUNK rows: the file's layout depends on the data alone.
+            while sum(len(b) for b in pending) >= ROWS_PER_CHUNK:
+                table = pa.Table.from_batches(pending, schema=schema)
+                parquet.write_table(table.slice(0, ROWS_PER_CHUNK), row_group_size=ROWS_PER_CHUNK)
+                pending = table.slice(ROWS_PER_CHUNK).to_batches()
+        if pending or totals.rows == 0:
+            parquet.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=ROWS_PER_CHUNK)
+    return totals
+
+
+def check_totals(conn: sa.Connection, dataset: Dataset, params: dict[str, Any], written: DatasetTotals) -> None:
+    """The export is complete when the marts, asked separately, hold the same rows and sums per currency."""
+    if dataset.check_query is None:
+        return
+    expected: dict[str, dict[str, int]] = {}
+    for currency, rows, amount in conn.execute(sa.text(dataset.check_query), params):
+        if rows:
+            figures = {"rows": rows} if amount is None else {"rows": rows, "amount_minor": int(amount)}
+            expected[currency or ALL_CURRENCIES] = figures
+    if expected != written.per_currency:
+        raise ExportError(
+            f"{dataset.name}: the written rows do not add up to the marts for the period "
+            f"(written {written.per_currency}, marts {expected}); was a refresh running? Nothing was kept; run the "
+            "export again.")
+
+
+def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key: str | None,
+               datasets: Sequence[Dataset] = DATASETS,
+               on_dataset: Callable[[str, int], None] | None = None) -> ExportResult:
+    """Write the period's datasets and their signed manifest into request.out_dir, or nothing at all."""
+    secret = require_key(key)
+    if request.end < request.start:
+        raise ExportError(f"the period ends ({request.end}) before it starts ({request.start})")
+    if request.include_pii and not (request.reason or "").strip():
+        raise ExportError("an export with personal data needs --reason: it is recorded in the audit trail")
+    out_dir = request.out_dir.resolve()
+    if out_dir.exists() and any(out_dir.iterdir()) and not request.replace:
+        raise ExportError(f"{out_dir} is not empty: choose a new --out folder (an export is never written over)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    params = {"start_day": request.start, "end_day": request.end, "tz": timezone}
+
+    # Written beside the target and moved in whole: a failed or incomplete export leaves nothing behind.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        files: dict[str, dict[str, Any]] = {}
+        # One snapshot for every dataset and every check: a refresh committing meanwhile changes neither.
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            conn.execute(sa.text("set local statement_timeout = 0"))
+            if not request.include_pii:
+                _store_pii_keys(conn, secret)
+            for dataset in datasets:
+                totals = write_dataset(conn, dataset, params, staging, hide_pii=not request.include_pii)
+                check_totals(conn, dataset, params, totals)
+                for suffix in ("csv", "parquet"):
+                    path = staging / f"{dataset.name}.{suffix}"
+                    files[path.name] = {"dataset": dataset.name, "format": suffix, "rows": totals.rows,
+                                        "totals": totals.per_currency, "sha256": sha256_of(path),
+                                        "bytes": path.stat().st_size}
+                if on_dataset:
+                    on_dataset(dataset.name, totals.rows)
+            last_refresh = warehouse_last_refresh(conn)
+        signed = {
+            "format": FORMAT,
+            "period": {"start": request.start.isoformat(), "end": request.end.isoformat(), "timezone": timezone},
+            "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "code_version": code_version(),
+            "warehouse_last_refresh": utc_text(last_refresh),
+            "pii_policy": pii_policy(datasets, request),
+            "datasets": {d.name: {"description": d.description, "row_order": d.order,
+                                  "columns": d.column_names} for d in datasets},
+            "files": files,
+        }
+        manifest = {"signed": signed, "signature": sign(signed, secret)}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+        _move_into_place(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out_dir, manifest)
+
+
+def pii_policy(datasets: Sequence[Dataset], request: ExportRequest) -> dict[str, Any]:
+    return {
+        "personal_data": "included" if request.include_pii else "keyed hash (HMAC-SHA256 under a key derived "
+                                                                 "from PAYOPS_EXPORT_KEY)",
+        "columns": {d.name: list(d.pii_columns) for d in datasets if d.pii_columns},
+        "card_data": "brand, country and last4 only",
+        "requested_by": request.requested_by,
+        "reason": request.reason if request.include_pii else None,
+        "document": "docs/exports.md",
+    }
+
+
+def _move_into_place(staging: Path, out_dir: Path) -> None:
+    if out_dir.exists():
+        previous = out_dir.with_name(f".{out_dir.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        out_dir.rename(previous)
+        staging.rename(out_dir)
+        shutil.rmtree(previous)
+    else:
+        staging.rename(out_dir)
+    out_dir.chmod(0o700)
+
+
+# --- verifying ------------------------------------------------------------------------------------------------
+
+
+def verify_export(folder: Path, key: str | None) -> list[str]:
+    """Every problem found in an export folder, one line each: [] means the signature and every file check out."""
+    secret = require_key(key)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{MANIFEST} is missing: {folder} is not a payops export, or its manifest was removed"]
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        signed, signature = manifest["signed"], manifest["signature"]["value"]
+        listed: dict[str, dict[str, Any]] = signed["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"{MANIFEST} is not a payops export manifest ({exc.__class__.__name__}: {exc})"]
+    problems = []
+    if not hmac.compare_digest(str(signature), sign(signed, secret)["value"]):
+        problems.append(f"{MANIFEST}: the signature does not match (altered manifest, or another PAYOPS_EXPORT_KEY)")
+    present = {path.name for path in folder.iterdir() if path.name != MANIFEST}
+    for name in sorted(listed):
+        if name not in present:
+            problems.append(f"{name}: removed (listed in the manifest, not in the folder)")
+        elif sha256_of(folder / name) != listed[name]["sha256"]:
+            problems.append(f"{name}: altered (its SHA-256 differs from the manifest's)")
+    problems += [f"{name}: added (in the folder, not in the manifest)" for name in sorted(present - set(listed))]
+    return problems
