@@ -1,0 +1,242 @@
+"""Guarded admin actions against the real stripe SDK and a local Stripe: refusals before Stripe, exactly-once
+refunds (50 concurrent submissions, a crash before the commit), Stripe's errors, limits, the append-only
+hash-chained audit trail and `payops audit verify`."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import httpx
+import pyotp
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from local_stripe import DECLINED, charge, local_stripe_server, mirror, open_dispute
+
+from actions import service
+from actions.audit import verify_chain
+from actions.errors import ActionInvalid, ActionRefused
+from actions.guards import enroll_totp, verify_totp
+from actions.refunds import RefundForm, charge_facts, describe_refund, refund
+from actions.service import Actions, new_idempotency_key
+from payops.db import ready_engine
+from payops.users import add_user
+from payops_cli.main import main
+
+ADMIN = "root@example.com"
+
+
+@pytest.fixture(scope="module")
+def stripe_url():
+    with local_stripe_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def actions(module_warehouse, stripe_url):
+    settings = replace(module_warehouse, stripe_api_base=stripe_url)
+    return Actions(settings, ready_engine(settings))
+
+
+@pytest.fixture(scope="module")
+def totp_secrets(actions):
+    """Admins enrolled with TOTP; ADMIN has just verified a code."""
+    secrets = {}
+    for email in (ADMIN, "fresh@example.com", "stale@example.com", "busy@example.com"):
+        add_user(actions.engine, email, "admin", added_by="test")
+        secrets[email] = enroll_totp(actions.engine, actions.settings, email).secret
+    add_user(actions.engine, "ana@example.com", "analyst", added_by="test")
+    verify_totp(actions.engine, actions.writer, actions.settings, ADMIN, pyotp.TOTP(secrets[ADMIN]).now())
+    with actions.engine.begin() as conn:  # a code verified six minutes ago: too old for money
+        conn.execute(sa.text("insert into ops.totp_verifications (email, time_step, verified_at) "
+                             "values ('stale@example.com', 1, now() - interval '6 minutes')"))
+    return secrets
+
+
+def server_refunds(actions: Actions, charge_id: str) -> list[str]:
+    return [r.id for r in actions.stripe.v1.refunds.list({"limit": 100}).auto_paging_iter() if r.charge == charge_id]
+
+
+def rows_for(actions: Actions, key: str) -> list[tuple]:
+    with actions.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "select status, stripe_object_id, error from ops.admin_actions where idempotency_key = :k order by seq"),
+            {"k": key})]
+
+
+def form(charge_id: str, amount: str, reason: str | None = "requested_by_customer") -> RefundForm:
+    return RefundForm(charge_id, amount, reason, new_idempotency_key())
+
+
+def test_partial_then_full_refund_are_made_once_and_recorded(actions, totp_secrets):
+    paid = charge(actions.stripe, actions.engine, 7550)
+    partial = form(paid.id, "40.00")
+    with actions.engine.connect() as conn:
+        assert describe_refund(charge_facts(conn, paid.id), partial) == (
+            f"refund EUR 40.00 of EUR 75.50 on {paid.id}, reason: requested_by_customer")
+
+    first = refund(actions, ADMIN, partial)
+    assert first.succeeded and first.stripe_object_id.startswith("re_") and not first.replayed
+    assert actions.stripe.v1.refunds.retrieve(first.stripe_object_id).amount == 4000
+    # Our own refund counts before its event arrives: 35.50 is left, not 75.50.
+    with pytest.raises(ActionInvalid, match="EUR 35.51 is more than the EUR 35.50 still refundable"):
+        refund(actions, ADMIN, form(paid.id, "35.51"))
+    rest = refund(actions, ADMIN, form(paid.id, "35.50", "duplicate"))
+    assert rest.succeeded
+    assert sorted(server_refunds(actions, paid.id)) == sorted([first.stripe_object_id, rest.stripe_object_id])
+    assert rows_for(actions, partial.idempotency_key) == [("requested", None, None),
+                                                          ("succeeded", first.stripe_object_id, None)]
+
+    again = refund(actions, ADMIN, partial)  # a reload of the first form
+    assert again.replayed and again.stripe_object_id == first.stripe_object_id
+    assert len(server_refunds(actions, paid.id)) == 2
+
+
+def test_every_wrong_refund_is_refused_before_stripe(actions, stripe_url, totp_secrets):
+    paid = charge(actions.stripe, actions.engine, 7550)
+    yen = charge(actions.stripe, actions.engine, 1000, currency="jpy")
+    disputed = charge(actions.stripe, actions.engine, 5000)
+    open_dispute(stripe_url, actions.engine, disputed.id, is_charge_refundable="false")
+    declined = paid.to_dict() | {"id": "ch_declined_test", "status": "failed"}
+    mirror(actions.engine, "charges", declined)
+    refunded = paid.to_dict() | {"id": "ch_refunded_test", "amount_refunded": 7550, "refunded": True}
+    mirror(actions.engine, "charges", refunded)
+
+    cases = [
+        (ADMIN, form(paid.id, "75.51"), ActionInvalid, "is more than the EUR 75.50 still refundable"),
+        (ADMIN, form(paid.id, "10.005"), ActionInvalid, "wrong precision: EUR takes at most 2 decimal places"),
+        (ADMIN, form(yen.id, "10.5"), ActionInvalid, "wrong precision: JPY takes no decimals"),
+        (ADMIN, form(disputed.id, "10.00"), ActionInvalid, "is disputed and Stripe does not allow refunding it"),
+        (ADMIN, form(paid.id, "10.00", reason=None), ActionInvalid, "A refund needs a reason"),
+        (ADMIN, form("ch_declined_test", "10.00"), ActionInvalid, "did not succeed"),
+        (ADMIN, form("ch_refunded_test", "10.00"), ActionInvalid, "already fully refunded"),
+        ("fresh@example.com", form(paid.id, "10.00"), ActionRefused, "needs a TOTP code verified in the last 5"),
+        ("stale@example.com", form(paid.id, "10.00"), ActionRefused, "needs a TOTP code verified in the last 5"),
+        ("ana@example.com", form(paid.id, "10.00"), ActionRefused, "is an analyst: only admins may act"),
+        (None, form(paid.id, "10.00"), ActionRefused, "Sign in first"),
+        ("stranger@example.com", form(paid.id, "10.00"), ActionRefused, "is not an active user"),
+    ]
+    for who, wrong, error, message in cases:
+        with pytest.raises(error, match=message):
+            refund(actions, who, wrong)
+        assert rows_for(actions, wrong.idempotency_key) == [], "a refused action writes nothing"
+    for charge_id in (paid.id, yen.id, disputed.id):
+        assert server_refunds(actions, charge_id) == [], "nothing reached Stripe"
+
+
+def test_totp_codes_are_checked_and_work_once(actions, totp_secrets):
+    email = "fresh@example.com"
+    with pytest.raises(ActionRefused, match="not right"):
+        verify_totp(actions.engine, actions.writer, actions.settings, email, "000000")
+    code = pyotp.TOTP(totp_secrets[email]).now()
+    verify_totp(actions.engine, actions.writer, actions.settings, email, code)
+    with pytest.raises(ActionRefused, match="already used"):
+        verify_totp(actions.engine, actions.writer, actions.settings, email, code)
+    with pytest.raises(ActionRefused, match="is an analyst"):
+        verify_totp(actions.engine, actions.writer, actions.settings, "ana@example.com", code)
+    with actions.engine.connect() as conn:
+        stored = conn.execute(sa.text("select secret_encrypted from ops.user_totp where email = :e"),
+                              {"e": email}).scalar_one()
+    assert totp_secrets[email].encode() not in bytes(stored), "the secret is stored encrypted"
+
+
+def test_fifty_concurrent_submissions_of_one_form_make_one_refund(actions, totp_secrets):
+    paid = charge(actions.stripe, actions.engine, 7550)
+    one_form = form(paid.id, "75.50")
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: refund(actions, ADMIN, one_form), range(50)))
+
+    refund_ids = {r.stripe_object_id for r in results}
+    assert len(refund_ids) == 1 and all(r.succeeded for r in results)
+    assert sum(not r.replayed for r in results) == 1
+    assert server_refunds(actions, paid.id) == list(refund_ids)
+    assert [status for status, _, _ in rows_for(actions, one_form.idempotency_key)] == ["requested", "succeeded"]
+
+
+def test_a_crash_between_stripe_and_the_commit_then_a_retry_makes_one_refund(actions, totp_secrets, monkeypatch):
+    paid = charge(actions.stripe, actions.engine, 2000)
+    crashing = form(paid.id, "20.00")
+
+    def crash(*args, **kwargs):
+        raise SystemExit("power cut after Stripe answered")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "record_outcome", crash)
+        with pytest.raises(SystemExit):
+            refund(actions, ADMIN, crashing)
+    made = server_refunds(actions, paid.id)
+    assert len(made) == 1 and rows_for(actions, crashing.idempotency_key) == [("requested", None, None)]
+
+    retried = refund(actions, ADMIN, crashing)
+    assert retried.succeeded and retried.stripe_object_id == made[0]
+    assert server_refunds(actions, paid.id) == made
+    assert rows_for(actions, crashing.idempotency_key) == [("requested", None, None), ("succeeded", made[0], None)]
+    assert verify_chain(actions.engine).intact
+
+
+def test_stripe_errors_become_failed_rows_with_stripes_message(actions, stripe_url, totp_secrets):
+    ghost = {"id": "ch_unknown_at_stripe", "object": "charge", "amount": 1000, "amount_refunded": 0,
+             "currency": "eur", "status": "succeeded", "disputed": False}
+    mirror(actions.engine, "charges", ghost)
+    failing = form(ghost["id"], "5.00")
+    result = refund(actions, ADMIN, failing)
+    said = httpx.post(f"{stripe_url}/v1/refunds", data={"charge": ghost["id"], "amount": 500},
+                      headers={"Authorization": "Bearer sk_test_local"})
+    assert said.status_code == 404 and result.status == "failed" and result.error == said.json()["error"]["message"]
+    assert rows_for(actions, failing.idempotency_key) == [("requested", None, None), ("failed", None, result.error)]
+
+
+def test_per_admin_limit(actions, totp_secrets):
+    email = "busy@example.com"
+    verify_totp(actions.engine, actions.writer, actions.settings, email, pyotp.TOTP(totp_secrets[email]).now())
+    limited = replace(actions, admin_actions_per_hour=1)
+    paid = charge(actions.stripe, actions.engine, 3000)
+    assert refund(limited, email, form(paid.id, "1.00")).succeeded
+    with pytest.raises(ActionRefused, match="the most allowed \\(1\\)"):
+        refund(limited, email, form(paid.id, "1.00"))
+
+
+def test_logs_hold_no_secret_totp_secret_or_card_number(actions, totp_secrets, caplog):
+    paid = charge(actions.stripe, actions.engine, 4200, number="4000000000000077")
+    with caplog.at_level(logging.DEBUG):
+        enrollment = enroll_totp(actions.engine, actions.settings, "stale@example.com")
+        logging.getLogger("test").info("enrolled %r", enrollment)
+        verify_totp(actions.engine, actions.writer, actions.settings, "stale@example.com",
+                    pyotp.TOTP(enrollment.secret).now())
+        refund(actions, ADMIN, form(paid.id, "42.00"))
+        refund(actions, ADMIN, form("ch_unknown_at_stripe", "1.00"))
+    logged = caplog.text
+    assert "re_" in logged or "refunds" in logged, "the SDK's request log was captured"
+    for secret in (enrollment.secret, actions.stripe._requestor.api_key, "4000000000000077", DECLINED):
+        assert secret not in logged
+
+
+def test_app_roles_cannot_change_history_and_verify_names_tampered_rows(actions, totp_secrets):
+    with actions.engine.connect() as conn:
+        last_seq = conn.execute(sa.text("select max(seq) from ops.admin_actions")).scalar_one()
+    assert last_seq >= 6 and verify_chain(actions.engine).intact
+    for statement in ("update ops.admin_actions set reason = 'x'", "delete from ops.admin_actions",
+                      "truncate ops.admin_actions"):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), actions.writer.begin() as conn:
+            conn.execute(sa.text(statement))
+        # The owner (here a superuser) is stopped by the trigger.
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), actions.engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), actions.writer.connect() as conn:
+        conn.execute(sa.text("select * from ops.admin_actions"))
+    assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
+
+    with actions.engine.begin() as conn:  # a superuser tampers on purpose
+        removed = conn.execute(sa.text("select min(seq) from ops.admin_actions where request_id is not null "
+                                       "and seq > 3")).scalar_one()  # an outcome: no row references it
+        conn.execute(sa.text("alter table ops.admin_actions disable trigger admin_actions_append_only"))
+        conn.execute(sa.text("update ops.admin_actions set reason = 'duplicate' where seq = 2"))
+        conn.execute(sa.text("delete from ops.admin_actions where seq = :seq"), {"seq": removed})
+        conn.execute(sa.text("alter table ops.admin_actions enable trigger admin_actions_append_only"))
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "row seq 2 (action " in result.output and "was altered" in result.output
+    assert f"row seq {removed} was removed" in result.output
+    assert [p.seq for p in verify_chain(actions.engine).problems] == [2, removed]
