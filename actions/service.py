@@ -62,6 +62,14 @@ class Actions:
             return stripe_call_limiter(self.engine)
         return stripe_call_limiter(self.engine, self.stripe_calls_per_second)
 
+    def close(self) -> None:
+        """Release the connections (the limiter's pool would otherwise keep reconnecting to a stopped server)."""
+        if "limiter" in self.__dict__:
+            for bucket in self.limiter.buckets():
+                bucket.pool.close()
+        if "writer" in self.__dict__ and self._writer is None:
+            self.writer.dispose()
+
     def call_stripe(self, call: Callable[[], stripe.StripeObject]) -> stripe.StripeObject:
         self.limiter.try_acquire("stripe", blocking=True)
         return call()
@@ -106,9 +114,17 @@ def _from_outcome(request: audit.ActionRow, outcome: audit.ActionRow, replayed: 
     return ActionResult(outcome.status, outcome.stripe_object_id, outcome.error, request.action_id, replayed)
 
 
+OnSuccess = Callable[[sa.Connection, "stripe.StripeObject | None"], None]
+"""Local bookkeeping of a succeeded action (a dispute's new version, an alert's decision), written in the
+outcome's own transaction: both are recorded, or neither."""
+
+
 def record_outcome(actions: Actions, request: audit.ActionRow, status: str, stripe_object_id: str | None,
-                   error: str | None) -> None:
+                   error: str | None, on_success: OnSuccess | None = None,
+                   answer: stripe.StripeObject | None = None) -> None:
     with actions.writer.begin() as conn:
+        if status == "succeeded" and on_success is not None:
+            on_success(conn, answer)
         audit.insert_action(conn, admin_email=request.admin_email, action_type=request.action_type,
                             target_type=request.target_type, target_id=request.target_id,
                             idempotency_key=request.idempotency_key, status=status, reason=request.reason,
@@ -125,7 +141,7 @@ def stripe_message(exc: stripe.StripeError) -> str:
 
 def perform(actions: Actions, admin_email: str | None, spec: ActionSpec,
             validate: Callable[[sa.Connection], None],
-            call: Callable[[str], stripe.StripeObject] | None) -> ActionResult:
+            call: Callable[[str], stripe.StripeObject] | None, on_success: OnSuccess | None = None) -> ActionResult:
     """Run one action exactly once for its idempotency key; see the module's docstring.
 
     `validate` raises ActionInvalid before anything is written; `call(idempotency_key)` talks to Stripe and
@@ -155,7 +171,7 @@ def perform(actions: Actions, admin_email: str | None, spec: ActionSpec,
                 request, _ = audit.request_and_outcome(conn, spec.idempotency_key)
             else:
                 log.info("resuming %s %s after an unfinished attempt", spec.action_type, spec.target_id)
-            return _call_and_record(actions, request, call)
+            return _call_and_record(actions, request, call, on_success)
         finally:
             conn.execute(sa.text("select pg_advisory_unlock(hashtext(:target))"), {"target": spec.target_id})
 
@@ -170,16 +186,16 @@ def _check_rate(conn: sa.Connection, actions: Actions, user: User) -> None:
                             f"({actions.admin_actions_per_hour}); wait, or ask another admin.")
 
 
-def _call_and_record(actions: Actions, request: audit.ActionRow,
-                     call: Callable[[str], stripe.StripeObject] | None) -> ActionResult:
-    if call is None:
-        answer_id, error = None, None
-    else:
+def _call_and_record(actions: Actions, request: audit.ActionRow, call: Callable[[str], stripe.StripeObject] | None,
+                     on_success: OnSuccess | None) -> ActionResult:
+    answer, answer_id, error = None, None, None
+    if call is not None:
         try:
-            answer_id, error = actions.call_stripe(lambda: call(request.idempotency_key)).id, None
+            answer = actions.call_stripe(lambda: call(request.idempotency_key))
+            answer_id = answer.id
         except stripe.StripeError as exc:
             answer_id, error = None, stripe_message(exc)
             log.warning("%s on %s failed at Stripe: %s", request.action_type, request.target_id, error)
     status = "failed" if error else "succeeded"
-    record_outcome(actions, request, status, answer_id, error)
+    record_outcome(actions, request, status, answer_id, error, on_success, answer)
     return ActionResult(status, answer_id, error, request.action_id, replayed=False)

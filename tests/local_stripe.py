@@ -16,7 +16,8 @@ import sqlalchemy as sa
 import stripe
 
 VISA = "4242424242424242"
-DECLINED = "4000000000000002"
+DECLINED = "4000000000000341"
+"""attaches to a customer, then every charge on it is declined (Stripe's test card, localstripe too)"""
 
 
 def _free_port() -> int:

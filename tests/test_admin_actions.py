@@ -4,22 +4,37 @@ hash-chained audit trail and `payops audit verify`."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 import pyotp
 import pytest
 import sqlalchemy as sa
+import stripe
 from click.testing import CliRunner
-from local_stripe import DECLINED, charge, local_stripe_server, mirror, open_dispute
+from local_stripe import DECLINED, card, charge, local_stripe_server, mirror, open_dispute
 
 from actions import service
 from actions.audit import verify_chain
+from actions.disputes import (
+    accept_dispute,
+    current_draft,
+    dispute_facts,
+    due_warning,
+    save_draft,
+    submit_evidence,
+    upload_evidence_file,
+)
 from actions.errors import ActionInvalid, ActionRefused
+from actions.fraud import decide
 from actions.guards import enroll_totp, verify_totp
 from actions.refunds import RefundForm, charge_facts, describe_refund, refund
+from actions.retries import retry_payment, stored_payment_methods
 from actions.service import Actions, new_idempotency_key
 from payops.db import ready_engine
 from payops.users import add_user
@@ -37,7 +52,9 @@ def stripe_url():
 @pytest.fixture(scope="module")
 def actions(module_warehouse, stripe_url):
     settings = replace(module_warehouse, stripe_api_base=stripe_url)
-    return Actions(settings, ready_engine(settings))
+    built = Actions(settings, ready_engine(settings))
+    yield built
+    built.close()
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +228,90 @@ def test_logs_hold_no_secret_totp_secret_or_card_number(actions, totp_secrets, c
     assert "re_" in logged or "refunds" in logged, "the SDK's request log was captured"
     for secret in (enrollment.secret, actions.stripe._requestor.api_key, "4000000000000077", DECLINED):
         assert secret not in logged
+
+
+def test_dispute_draft_files_submission_and_acceptance(actions, stripe_url, totp_secrets):
+    paid = charge(actions.stripe, actions.engine, 12000)
+    dispute = open_dispute(stripe_url, actions.engine, paid.id, reason="product_not_received",
+                           due_by=str(int(time.time()) + 30 * 3600 + 600))
+    with actions.engine.connect() as conn:
+        facts = dispute_facts(conn, dispute["id"])
+    assert due_warning(facts.due_by) == "due in 1 day 6 hours"
+    assert due_warning(facts.due_by - timedelta(days=2)).startswith("past due by 17 hours")
+    assert due_warning(facts.due_by + timedelta(days=5)) is None
+
+    receipt = upload_evidence_file(actions, ADMIN, "receipt.pdf", b"%PDF-1.4 lesson package receipt")
+    saved = save_draft(actions, ADMIN, dispute["id"], {"customer_name": " Ana Souza ", "product_description": ""},
+                       {"receipt": receipt}, new_idempotency_key())
+    assert saved.succeeded and saved.stripe_object_id is None
+    with pytest.raises(ActionInvalid, match="not an evidence text field"):
+        save_draft(actions, ADMIN, dispute["id"], {"card_number": "4242"}, {}, new_idempotency_key())
+    with pytest.raises(ActionRefused, match="is an analyst"):
+        submit_evidence(actions, "ana@example.com", dispute["id"], new_idempotency_key())
+
+    key = new_idempotency_key()
+    submitted = submit_evidence(actions, ADMIN, dispute["id"], key)
+    at_stripe = actions.stripe.v1.disputes.retrieve(dispute["id"])
+    assert submitted.succeeded and at_stripe.status == "under_review"
+    assert at_stripe.evidence.customer_name == "Ana Souza" and at_stripe.evidence.receipt == receipt["file_id"]
+    assert actions.stripe.v1.files.retrieve(receipt["file_id"]).size == len(b"%PDF-1.4 lesson package receipt")
+    assert submit_evidence(actions, ADMIN, dispute["id"], key).replayed
+    assert at_stripe.evidence_details.submission_count == 1
+    with actions.engine.connect() as conn:
+        draft = current_draft(conn, dispute["id"])
+    assert (draft.status, draft.submission_count, draft.edited_by) == ("submitted", 1, ADMIN)
+
+    other = open_dispute(stripe_url, actions.engine, charge(actions.stripe, actions.engine, 3000).id)
+    with pytest.raises(ActionInvalid, match="Say why"):
+        accept_dispute(actions, ADMIN, other["id"], " ", new_idempotency_key())
+    accepted = accept_dispute(actions, ADMIN, other["id"], "customer is right", new_idempotency_key())
+    assert accepted.succeeded and actions.stripe.v1.disputes.retrieve(other["id"]).status == "lost"
+    mirror(actions.engine, "disputes", actions.stripe.v1.disputes.retrieve(other["id"]))
+    with pytest.raises(ActionInvalid, match="is lost"):
+        accept_dispute(actions, ADMIN, other["id"], "again", new_idempotency_key())
+
+
+def test_payment_retry_with_a_stored_card_is_limited_per_intent(actions, totp_secrets):
+    customer = actions.stripe.v1.customers.create({"email": "family@example.com"})
+    intent = actions.stripe.v1.payment_intents.create({"amount": 9900, "currency": "eur", "customer": customer.id,
+                                                       "payment_method": card(actions.stripe, DECLINED)})
+    with contextlib.suppress(stripe.CardError):  # Stripe answers 402; localstripe 200 with the error inside
+        actions.stripe.v1.payment_intents.confirm(intent.id)
+    failed = actions.stripe.v1.payment_intents.retrieve(intent.id)
+    assert failed.status == "requires_payment_method"
+    mirror(actions.engine, "payment_intents", failed)
+    declined_again = card(actions.stripe, DECLINED)
+    good = card(actions.stripe)
+    for method in (declined_again, good):
+        actions.stripe.v1.payment_methods.attach(method, {"customer": customer.id})
+    assert {m.id for m in stored_payment_methods(actions, customer.id)} >= {good, declined_again}
+
+    first = retry_payment(actions, ADMIN, intent.id, declined_again, new_idempotency_key())
+    assert first.status == "failed" and "declined" in first.error.lower()
+    second = retry_payment(actions, ADMIN, intent.id, good, new_idempotency_key())
+    assert second.succeeded and actions.stripe.v1.payment_intents.retrieve(intent.id).status == "succeeded"
+    mirror(actions.engine, "payment_intents", actions.stripe.v1.payment_intents.retrieve(intent.id))
+    with pytest.raises(ActionInvalid, match="is succeeded: only a failed payment"):
+        retry_payment(actions, ADMIN, intent.id, good, new_idempotency_key())
+    mirror(actions.engine, "payment_intents", failed)  # as if it had failed again: the attempts still count
+    retry_payment(actions, ADMIN, intent.id, declined_again, new_idempotency_key())
+    with pytest.raises(ActionRefused, match="retried 3 times, the most allowed"):
+        retry_payment(actions, ADMIN, intent.id, good, new_idempotency_key())
+
+
+def test_fraud_decisions_are_recorded_with_a_note(actions, totp_secrets):
+    with pytest.raises(ActionInvalid, match="Say why"):
+        decide(actions, ADMIN, "customer", "cus_x", "confirmed_fraud", "", new_idempotency_key())
+    assert decide(actions, ADMIN, "customer", "cus_x", "confirmed_fraud", "stolen cards",
+                  new_idempotency_key()).succeeded
+    assert decide(actions, ADMIN, "customer", "cus_x", "dismissed", "bank confirmed", new_idempotency_key()).succeeded
+    with actions.engine.connect() as conn:
+        history = conn.execute(sa.text("select status, decided_by, note from ops.fraud_alerts "
+                                       "where entity_id = 'cus_x' order by alert_row_id")).all()
+        current = conn.execute(sa.text("select status from ops.current_fraud_alerts where entity_id = 'cus_x'"))
+        assert current.scalar_one() == "dismissed"
+    assert [tuple(r) for r in history] == [("confirmed_fraud", ADMIN, "stolen cards"),
+                                           ("dismissed", ADMIN, "bank confirmed")]
 
 
 def test_app_roles_cannot_change_history_and_verify_names_tampered_rows(actions, totp_secrets):
