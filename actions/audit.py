@@ -14,6 +14,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 WRITER_ROLE = "payops_action_writer"
+ACTION_TYPES = ("refund", "dispute_evidence_save", "dispute_evidence_submit", "dispute_accept", "fraud_flag",
+                "fraud_clear", "payment_retry", "reconciliation_resolve")
 GENESIS = "0" * 64
 
 
@@ -130,3 +132,36 @@ def verify_chain(engine: sa.Engine) -> ChainReport:
                                                              "its content no longer matches its hash"))
             expected_prev, expected_seq = row_hash, seq + 1
     return ChainReport(rows, expected_prev, problems)
+
+
+def action_log(engine: sa.Engine, since: datetime, admin_email: str | None = None,
+               action_types: tuple[str, ...] = ()) -> list[dict]:
+    """Each request with its outcome and the Stripe events it caused (linked through the events'
+    request.idempotency_key by ops.admin_action_events), newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("""
+            select r.seq, r.created_at as requested_at, r.admin_email, r.action_type, r.target_id, r.reason,
+                   r.params::text as params, r.idempotency_key, coalesce(o.status, 'requested') as status,
+                   o.stripe_object_id, o.error, o.created_at as answered_at,
+                   (select string_agg(e.event_type || ' ' || e.event_id, ', ' order by e.event_created_at)
+                    from ops.admin_action_events e where e.action_id = r.action_id) as events
+            from ops.admin_actions r
+            left join ops.admin_actions o on o.request_id = r.action_id
+            where r.status = 'requested' and r.created_at >= :since
+              and (cast(:admin as text) is null or r.admin_email = :admin)
+              and (cardinality(cast(:types as text[])) = 0 or r.action_type = any(cast(:types as text[])))
+            order by r.seq desc
+        """), {"since": since, "admin": admin_email, "types": list(action_types)})
+        return [dict(row) for row in rows.mappings()]
+
+
+def trail(row: dict) -> str:
+    """'refund requested → Stripe re_… → charge.refunded received', as the audit log shows one action."""
+    steps = [f"{row['action_type']} requested"]
+    if row["status"] == "failed":
+        steps.append(f"failed: {row['error']}")
+    elif row["status"] == "succeeded":
+        steps.append(f"Stripe {row['stripe_object_id']}" if row["stripe_object_id"] else "recorded")
+    for event in filter(None, (row.get("events") or "").split(", ")):
+        steps.append(f"{event.split(' ')[0]} received")
+    return " → ".join(steps)

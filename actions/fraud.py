@@ -44,6 +44,12 @@ def open_alerts(engine: sa.Engine) -> list[dict]:
 
 
 def describe_decision(entity_type: str, entity_id: str, decision: str, note: str) -> str:
+    if decision not in DECISIONS:
+        raise ActionInvalid(f"{decision!r} is not a decision: confirmed_fraud or dismissed.")
+    if entity_type not in ("charge", "customer"):
+        raise ActionInvalid("Fraud decisions are on a charge or a customer.")
+    if not (note or "").strip():
+        raise ActionInvalid("Say why (a note is kept with the decision).")
     verb = "flag" if decision == "confirmed_fraud" else "clear"
     return f"{verb} {entity_type} {entity_id} as {decision.replace('_', ' ')}, note: {note.strip()}"
 
@@ -51,12 +57,7 @@ def describe_decision(entity_type: str, entity_id: str, decision: str, note: str
 def decide(actions: Actions, admin_email: str | None, entity_type: str, entity_id: str, decision: str, note: str,
            idempotency_key: str) -> ActionResult:
     """Confirm fraud on (flag) or dismiss (clear) a charge or customer, with a note."""
-    if decision not in DECISIONS:
-        raise ActionInvalid(f"{decision!r} is not a decision: confirmed_fraud or dismissed.")
-    if entity_type not in ("charge", "customer"):
-        raise ActionInvalid("Fraud decisions are on a charge or a customer.")
-    if not (note or "").strip():
-        raise ActionInvalid("Say why (a note is kept with the decision).")
+    describe_decision(entity_type, entity_id, decision, note)
     user = check_person(actions, admin_email, needs_totp=False)
     spec = ActionSpec(DECISIONS[decision], entity_type, entity_id, note.strip(), {"decision": decision},
                       idempotency_key, needs_totp=False)

@@ -77,6 +77,12 @@ def enroll_totp(engine: sa.Engine, settings: Settings, email: str) -> Enrollment
     return Enrollment(email, secret, uri)
 
 
+def has_totp(engine: sa.Engine, email: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select exists (select from ops.user_totp where email = :email)"),
+                            {"email": normalized_email(email)}).scalar_one()
+
+
 def _totp_for(engine: sa.Engine, settings: Settings, email: str) -> pyotp.TOTP:
     with engine.connect() as conn:
         token = conn.execute(sa.text("select secret_encrypted from ops.user_totp where email = :email"),

@@ -24,14 +24,15 @@ def open_exceptions(engine: sa.Engine) -> list[dict]:
 
 
 def describe_resolution(kind: str, purchase_transaction_id: str | None, charge_id: str | None, note: str) -> str:
+    if not (note or "").strip():
+        raise ActionInvalid("Say how the exception is explained (the note stays in the history).")
     subject = " / ".join(x for x in (purchase_transaction_id, charge_id) if x)
     return f"mark {kind} on {subject} as explained, note: {note.strip()}"
 
 
 def resolve(actions: Actions, admin_email: str | None, kind: str, purchase_transaction_id: str | None,
             charge_id: str | None, note: str, idempotency_key: str) -> ActionResult:
-    if not (note or "").strip():
-        raise ActionInvalid("Say how the exception is explained (the note stays in the history).")
+    describe_resolution(kind, purchase_transaction_id, charge_id, note)
     user = check_person(actions, admin_email, needs_totp=False)
     target = charge_id or purchase_transaction_id
     if not target:
@@ -48,8 +49,7 @@ def resolve(actions: Actions, admin_email: str | None, kind: str, purchase_trans
                              and e.charge_id is not distinct from :charge)
         """), subject).one()
         if state[0]:
-            raise ActionInvalid(f"{describe_resolution(kind, purchase_transaction_id, charge_id, '')} "
-                                "was already resolved.")
+            raise ActionInvalid(f"That {kind} exception was already resolved.")
         if not state[1]:
             raise ActionInvalid("That exception is not open in analytics.reconciliation_exceptions (refresh?).")
 

@@ -26,6 +26,20 @@ def intent_facts(conn: sa.Connection, payment_intent_id: str) -> dict:
     return dict(row)
 
 
+def failed_intents(engine: sa.Engine) -> list[dict]:
+    """Payment intents whose last attempt failed (requires_payment_method), with their retries so far."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text("""
+            select id, object ->> 'customer' as customer, (object ->> 'amount')::bigint as amount,
+                   object ->> 'currency' as currency, object -> 'last_payment_error' ->> 'message' as last_error,
+                   (select count(*) from ops.admin_actions a where a.action_type = 'payment_retry'
+                      and a.target_id = i.id and a.status = 'requested') as attempts
+            from raw.stripe_payment_intents i
+            where object ->> 'status' = 'requires_payment_method' and object ->> 'customer' is not null
+            order by last_event_created_at desc limit 500
+        """)).mappings()]
+
+
 def stored_payment_methods(actions: Actions, customer_id: str) -> list[stripe.PaymentMethod]:
     """The customer's saved cards, from Stripe."""
     return list(actions.call_stripe(lambda: actions.stripe.v1.payment_methods.list(
