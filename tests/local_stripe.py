@@ -27,9 +27,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_stripe_server() -> Iterator[str]:
+def local_stripe_server(*args: str) -> Iterator[str]:
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "actions.local_stripe", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "actions.local_stripe", "--port", str(port), *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -36,6 +38,7 @@ from actions.guards import enroll_totp, verify_totp
 from actions.refunds import RefundForm, charge_facts, describe_refund, refund
 from actions.retries import retry_payment, stored_payment_methods
 from actions.service import Actions, new_idempotency_key
+from actions.stripe_api import stripe_call_limiter
 from payops.db import ready_engine
 from payops.users import add_user
 from payops_cli.main import main
@@ -312,6 +315,58 @@ def test_fraud_decisions_are_recorded_with_a_note(actions, totp_secrets):
         assert current.scalar_one() == "dismissed"
     assert [tuple(r) for r in history] == [("confirmed_fraud", ADMIN, "stolen cards"),
                                            ("dismissed", ADMIN, "bank confirmed")]
+
+
+LIMITER_WORKER = """
+import sys, time
+from actions.stripe_api import stripe_call_limiter
+from payops.db import engine
+limiter = stripe_call_limiter(engine(), calls_per_second=int(sys.argv[1]))
+print(time.time(), flush=True)
+for _ in range(int(sys.argv[2])):
+    limiter.try_acquire("stripe", blocking=True)
+print(time.time(), flush=True)
+"""
+
+
+def test_the_stripe_call_limit_holds_across_processes(actions):
+    """This process and another take 15 calls each at 10 calls/s: together, 30 calls need two seconds or more."""
+    worker = subprocess.Popen([sys.executable, "-c", LIMITER_WORKER, "10", "15"], stdout=subprocess.PIPE, text=True)
+    started = float(worker.stdout.readline())
+    here = stripe_call_limiter(actions.engine, calls_per_second=10)
+    for _ in range(15):
+        here.try_acquire("stripe", blocking=True)
+    finished_here = time.time()
+    finished_there = float(worker.communicate(timeout=120)[0])
+    assert worker.returncode == 0
+    here.buckets()[0].pool.close()
+    assert max(finished_here, finished_there) - started >= 1.9, "30 calls at 10/s cannot finish within 2 s"
+
+
+def test_users_add_admin_enrols_totp_with_a_qr_code(actions):
+    result = CliRunner().invoke(main, ["users", "add", "New-Admin@example.com", "--role", "admin"])
+    assert result.exit_code == 0, result.output
+    uri = next(line for line in result.output.splitlines() if line.startswith("otpauth://"))
+    assert uri.startswith("otpauth://totp/payops:new-admin%40example.com?secret=") and "▀" in result.output
+    secret = pyotp.parse_uri(uri).secret
+    verify_totp(actions.engine, actions.writer, actions.settings, "new-admin@example.com", pyotp.TOTP(secret).now())
+    again = CliRunner().invoke(main, ["users", "add", "new-admin@example.com", "--role", "admin"])
+    assert "TOTP already enrolled" in again.output and "otpauth://" not in again.output
+
+
+def test_the_demo_server_is_seeded_with_the_warehouses_charges_and_disputes(actions):
+    known = {"id": "ch_demo_seeded", "object": "charge", "amount": 5000, "amount_refunded": 0, "currency": "eur",
+             "status": "succeeded", "disputed": True}
+    mirror(actions.engine, "charges", known)
+    mirror(actions.engine, "disputes", {"id": "du_demo_seeded", "object": "dispute", "charge": known["id"],
+                                        "amount": 5000, "currency": "eur", "status": "needs_response",
+                                        "reason": "fraudulent"})
+    with local_stripe_server("--seed") as url:
+        seeded = replace(actions, settings=replace(actions.settings, stripe_api_base=url))
+        assert seeded.stripe.v1.charges.retrieve(known["id"]).amount == 5000
+        assert seeded.stripe.v1.refunds.create({"charge": known["id"], "amount": 100}).amount == 100
+        assert seeded.stripe.v1.disputes.retrieve("du_demo_seeded").status == "needs_response"
+        seeded.close()
 
 
 def test_app_roles_cannot_change_history_and_verify_names_tampered_rows(actions, totp_secrets):

@@ -233,6 +233,22 @@ async def refund_with_reason(request: web.Request, handler):
     return await handler(request)
 
 
+def seed(charges: list[dict], disputes_seen: list[dict]) -> int:
+    """Load objects the warehouse knows (the demo's), under their own ids: succeeded charges (on a test card) and
+    their disputes, so every admin form can be tried on what the dashboards show. Returns how many."""
+    card = PaymentMethod._api_create(type="card", card={"number": "4242424242424242", "exp_month": 12,
+                                                         "exp_year": 2040, "cvc": "123"})
+    for known in charges:
+        made = Charge._api_create(amount=int(known["amount"]), currency=known["currency"], source=card.id)
+        del store[f"charge:{made.id}"]
+        made.id = known["id"]
+        store[f"charge:{made.id}"] = made
+    for known in disputes_seen:
+        disputes[known["id"]] = {"evidence": dict.fromkeys(EVIDENCE_FIELDS), "metadata": {},
+                                 "evidence_details": {"due_by": None, "submission_count": 0}, **known}
+    return len(charges) + len(disputes_seen)
+
+
 def build_app() -> web.Application:
     """localstripe's application with our routes and middlewares added, and its disk dumps switched off."""
     app = localstripe.app
