@@ -145,7 +145,7 @@ def save_draft(actions: Actions, admin_email: str | None, dispute_id: str, evide
                       {"fields": sorted(draft_evidence), "files": {k: v["file_id"] for k, v in files.items()}},
                       idempotency_key, needs_totp=False)
     draft = Draft(draft_evidence, files, submissions, "draft", user.email)
-    return perform(actions, user.email, spec, lambda conn: _check_open(dispute_facts(conn, dispute_id)), None,
+    return perform(actions, user, spec, lambda conn: _check_open(dispute_facts(conn, dispute_id)), None,
                    lambda conn, _: _version(conn, facts, draft, "draft", user.email, submissions))
 
 
@@ -173,7 +173,7 @@ def submit_evidence(actions: Actions, admin_email: str | None, dispute_id: str, 
     spec = ActionSpec("dispute_evidence_submit", "dispute", dispute_id, None,
                       {"fields": sorted(evidence), "files": {k: v["file_id"] for k, v in draft.files.items()}},
                       idempotency_key)
-    return perform(actions, user.email, spec, validate,
+    return perform(actions, user, spec, validate,
                    lambda key: actions.stripe.v1.disputes.update(dispute_id, {"evidence": evidence, "submit": True},
                                                                  {"idempotency_key": key}),
                    lambda conn, _: _version(conn, facts, draft, "submitted", user.email, draft.submission_count + 1))
@@ -194,6 +194,6 @@ def accept_dispute(actions: Actions, admin_email: str | None, dispute_id: str, r
         facts = dispute_facts(conn, dispute_id)
         draft = current_draft(conn, dispute_id)
     spec = ActionSpec("dispute_accept", "dispute", dispute_id, reason.strip(), {}, idempotency_key)
-    return perform(actions, user.email, spec, lambda conn: _check_open(dispute_facts(conn, dispute_id)),
+    return perform(actions, user, spec, lambda conn: _check_open(dispute_facts(conn, dispute_id)),
                    lambda key: actions.stripe.v1.disputes.close(dispute_id, {}, {"idempotency_key": key}),
                    lambda conn, _: _version(conn, facts, draft, "accepted", user.email, draft.submission_count))

@@ -69,4 +69,4 @@ def decide(actions: Actions, admin_email: str | None, entity_type: str, entity_i
         """), {"entity_type": entity_type, "entity_id": entity_id, "status": decision, "admin": user.email,
                "note": note.strip()})
 
-    return perform(actions, user.email, spec, lambda conn: None, None, record)
+    return perform(actions, user, spec, lambda conn: None, None, record)

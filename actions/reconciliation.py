@@ -61,4 +61,4 @@ def resolve(actions: Actions, admin_email: str | None, kind: str, purchase_trans
 
     spec = ActionSpec("reconciliation_resolve", "charge" if charge_id else "purchase", target, note.strip(),
                       {k: v for k, v in subject.items() if v}, idempotency_key, needs_totp=False)
-    return perform(actions, user.email, spec, validate, None, record)
+    return perform(actions, user, spec, validate, None, record)

@@ -97,7 +97,7 @@ def describe_refund(facts: ChargeFacts, form: RefundForm) -> str:
 
 def refund(actions: Actions, admin_email: str | None, form: RefundForm) -> ActionResult:
     """Refund once per form: rejected before Stripe when the person or the amount is wrong."""
-    check_person(actions, admin_email, needs_totp=True)
+    user = check_person(actions, admin_email, needs_totp=True)
     with actions.engine.connect() as conn:
         facts = charge_facts(conn, form.charge_id)
         earlier, _ = request_and_outcome(conn, form.idempotency_key)
@@ -116,4 +116,4 @@ def refund(actions: Actions, admin_email: str | None, form: RefundForm) -> Actio
              "metadata": {"payops_idempotency_key": idempotency_key}},
             {"idempotency_key": idempotency_key})
 
-    return perform(actions, admin_email, spec, validate, call)
+    return perform(actions, user, spec, validate, call)

@@ -77,4 +77,4 @@ def retry_payment(actions: Actions, admin_email: str | None, payment_intent_id: 
 
     spec = ActionSpec("payment_retry", "payment_intent", payment_intent_id, None,
                       {"payment_method": payment_method_id}, idempotency_key)
-    return perform(actions, user.email, spec, lambda conn: _check(intent_facts(conn, payment_intent_id)), call)
+    return perform(actions, user, spec, lambda conn: _check(intent_facts(conn, payment_intent_id)), call)

@@ -24,7 +24,7 @@ import stripe
 from actions import audit
 from actions.errors import ActionInvalid, ActionRefused
 from actions.guards import require_admin, require_fresh_totp
-from actions.stripe_api import stripe_call_limiter, stripe_client
+from actions.stripe_api import close_limiter, stripe_call_limiter, stripe_client
 from payops.settings import Settings
 from payops.users import User
 
@@ -65,8 +65,7 @@ class Actions:
     def close(self) -> None:
         """Release the connections (the limiter's pool would otherwise keep reconnecting to a stopped server)."""
         if "limiter" in self.__dict__:
-            for bucket in self.limiter.buckets():
-                bucket.pool.close()
+            close_limiter(self.limiter)
         if "writer" in self.__dict__ and self._writer is None:
             self.writer.dispose()
 
@@ -139,15 +138,15 @@ def stripe_message(exc: stripe.StripeError) -> str:
     return f"{message} ({code})" if code else message
 
 
-def perform(actions: Actions, admin_email: str | None, spec: ActionSpec,
+def perform(actions: Actions, user: User, spec: ActionSpec,
             validate: Callable[[sa.Connection], None],
             call: Callable[[str], stripe.StripeObject] | None, on_success: OnSuccess | None = None) -> ActionResult:
     """Run one action exactly once for its idempotency key; see the module's docstring.
 
     `validate` raises ActionInvalid before anything is written; `call(idempotency_key)` talks to Stripe and
     returns the object whose id is recorded (None: a local decision, recorded as succeeded straight away).
+    The caller has checked the person (`check_person`) first.
     """
-    user = check_person(actions, admin_email, spec.needs_totp)
     if not spec.idempotency_key:
         raise ActionInvalid("The form has no idempotency key; reopen it.")
     with actions.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -59,3 +59,10 @@ def stripe_call_limiter(engine: sa.Engine, calls_per_second: int = STRIPE_CALLS_
 
     pool = ConnectionPool(libpq_url(engine), min_size=1, max_size=4, open=True)
     return Limiter(PostgresBucket(pool, "stripe_calls", [Rate(calls_per_second, Duration.SECOND)]))
+
+
+def close_limiter(limiter: Limiter) -> None:
+    """Stop the limiter's background leaking and close its connections."""
+    for bucket in list(limiter.buckets()):
+        limiter.dispose(bucket)
+        bucket.pool.close()

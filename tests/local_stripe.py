@@ -4,12 +4,6 @@ make objects there through the real SDK and mirror them into the warehouse's sta
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import sqlalchemy as sa
@@ -18,34 +12,6 @@ import stripe
 VISA = "4242424242424242"
 DECLINED = "4000000000000341"
 """attaches to a customer, then every charge on it is declined (Stripe's test card, localstripe too)"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def local_stripe_server(*args: str) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "actions.local_stripe", "--port", str(port), *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/v1/charges", headers={"Authorization": "Bearer sk_test_local"}, timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"local Stripe did not start: {process.stderr.read().decode()}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def card(client: stripe.StripeClient, number: str = VISA) -> str:

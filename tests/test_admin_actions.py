@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 import stripe
 from click.testing import CliRunner
-from local_stripe import DECLINED, card, charge, local_stripe_server, mirror, open_dispute
+from local_stripe import DECLINED, card, charge, mirror, open_dispute
 
 from actions import service
 from actions.audit import verify_chain
@@ -35,10 +35,11 @@ from actions.disputes import (
 from actions.errors import ActionInvalid, ActionRefused
 from actions.fraud import decide
 from actions.guards import enroll_totp, verify_totp
+from actions.local_stripe import serving as local_stripe_server
 from actions.refunds import RefundForm, charge_facts, describe_refund, refund
 from actions.retries import retry_payment, stored_payment_methods
 from actions.service import Actions, new_idempotency_key
-from actions.stripe_api import stripe_call_limiter
+from actions.stripe_api import close_limiter, stripe_call_limiter
 from payops.db import ready_engine
 from payops.users import add_user
 from payops_cli.main import main
@@ -216,6 +217,7 @@ def test_per_admin_limit(actions, totp_secrets):
     assert refund(limited, email, form(paid.id, "1.00")).succeeded
     with pytest.raises(ActionRefused, match="the most allowed \\(1\\)"):
         refund(limited, email, form(paid.id, "1.00"))
+    limited.close()
 
 
 def test_logs_hold_no_secret_totp_secret_or_card_number(actions, totp_secrets, caplog):
@@ -319,7 +321,7 @@ def test_fraud_decisions_are_recorded_with_a_note(actions, totp_secrets):
 
 LIMITER_WORKER = """
 import sys, time
-from actions.stripe_api import stripe_call_limiter
+from actions.stripe_api import close_limiter, stripe_call_limiter
 from payops.db import engine
 limiter = stripe_call_limiter(engine(), calls_per_second=int(sys.argv[1]))
 print(time.time(), flush=True)
@@ -339,7 +341,7 @@ def test_the_stripe_call_limit_holds_across_processes(actions):
     finished_here = time.time()
     finished_there = float(worker.communicate(timeout=120)[0])
     assert worker.returncode == 0
-    here.buckets()[0].pool.close()
+    close_limiter(here)
     assert max(finished_here, finished_there) - started >= 1.9, "30 calls at 10/s cannot finish within 2 s"
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pyotp
 import pytest
 from conftest import environment
-from local_stripe import charge, local_stripe_server
+from local_stripe import charge
 
 from actions.guards import enroll_totp
+from actions.local_stripe import serving as local_stripe_server
 from actions.service import Actions
 from payops.db import ready_engine
 from payops.users import add_user, find_user

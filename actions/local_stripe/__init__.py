@@ -14,3 +14,43 @@ to the same aiohttp application, following Stripe's documented request, response
 
 Run it with `python -m actions.local_stripe --port 8420` (127.0.0.1 only). Nothing is written to disk.
 """
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[str]:
+    """Run the local Stripe in a subprocess on a free 127.0.0.1 port; yields its base address."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "actions.local_stripe", "--port", str(port), *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/v1/charges", headers={"Authorization": "Bearer sk_test_local"}, timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"local Stripe did not start: {process.stderr.read().decode()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
