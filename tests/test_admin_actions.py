@@ -5,13 +5,14 @@ hash-chained audit trail and `payops audit verify`."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 from local_stripe import DECLINED, card, charge, mirror, open_dispute
 
 from actions import service
-from actions.audit import verify_chain
+from actions.audit import action_log, trail, verify_chain
 from actions.disputes import (
     accept_dispute,
     current_draft,
@@ -317,6 +318,24 @@ def test_fraud_decisions_are_recorded_with_a_note(actions, totp_secrets):
         assert current.scalar_one() == "dismissed"
     assert [tuple(r) for r in history] == [("confirmed_fraud", ADMIN, "stolen cards"),
                                            ("dismissed", ADMIN, "bank confirmed")]
+
+
+def test_the_events_an_action_caused_are_linked_through_their_idempotency_key(actions, totp_secrets):
+    paid = charge(actions.stripe, actions.engine, 3000)
+    linked = form(paid.id, "30.00")
+    done = refund(actions, ADMIN, linked)
+    event = {"id": "evt_refunded_by_payops", "type": "charge.refunded", "created": int(time.time()),
+             "livemode": False, "data": {"object": {"id": paid.id, "object": "charge"}},
+             "request": {"id": "req_1", "idempotency_key": linked.idempotency_key}}
+    with actions.engine.begin() as conn:  # as the webhook receiver stores Stripe's event
+        conn.execute(sa.text("""
+            insert into raw.stripe_events (event_id, event_type, livemode, created_at, object_type, object_id,
+                                           payload, source)
+            values (:id, :type, false, now(), 'charge', :charge, cast(:payload as jsonb), 'webhook')
+        """), {"id": event["id"], "type": event["type"], "charge": paid.id, "payload": json.dumps(event)})
+    logged = next(row for row in action_log(actions.engine, datetime.now(UTC) - timedelta(hours=1))
+                  if row["idempotency_key"] == linked.idempotency_key)
+    assert trail(logged) == f"refund requested → Stripe {done.stripe_object_id} → charge.refunded received"
 
 
 LIMITER_WORKER = """
