@@ -7,13 +7,15 @@ signed-in identity would map to. Browser flows (Playwright) follow once sign-in 
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 from conftest import environment
-from local_stripe import charge
+from local_stripe import charge, open_dispute
 
 from actions.guards import enroll_totp
 from actions.local_stripe import serving as local_stripe_server
@@ -54,10 +56,11 @@ def signed_in(setup, monkeypatch):
             sys.modules["admin"].actions_service.clear()
 
 
-def open_page(page: str):
+def open_page(page: str, **query: str):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP_DIR / "app.py"), default_timeout=60).run()
+    at.query_params.update(query)
     at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -106,6 +109,30 @@ def test_the_rest_of_a_full_refund_needs_a_reason_and_refuses_too_much(setup, si
     at.selectbox(key="refund_reason").select("duplicate").run()
     at.button(key="refund_review").click().run()
     assert "is more than the EUR 75.50 still refundable" in at.error[0].value
+
+
+def test_a_dispute_response_from_draft_to_confirmed_submission(setup, signed_in):
+    actions, _ = setup
+    paid = charge(actions.stripe, actions.engine, 12000)
+    dispute = open_dispute(actions.settings.stripe_api_base, actions.engine, paid.id,
+                           due_by=str(int(time.time()) + 50 * 3600 + 600))
+    with actions.engine.begin() as conn:  # a code verified a minute ago (the refund test verified the real one)
+        conn.execute(sa.text("insert into ops.totp_verifications (email, time_step, verified_at) "
+                             "values (:e, -1, now() - interval '1 minute')"), {"e": ADMIN})
+    signed_in(ADMIN)
+    at = open_page("admin_disputes", dispute=dispute["id"])
+    assert [w.value for w in at.warning][0].endswith(": due in 2 days 2 hours")
+    at.text_input(key="evidence_customer_name").input("Ana Souza")
+    at.text_area(key="evidence_product_description").input("10 lessons, 8 attended (attendance log attached)")
+    button(at, "Save draft").click().run()
+    assert at.success[0].value == "Draft saved"
+    at.button(key="dispute_submit_review").click().run()
+    assert any(w.value.startswith(f"This will submit evidence on {dispute['id']} (EUR 120.00, fraudulent) to "
+                                  "Stripe: 2 text field(s), no files.") for w in at.warning)
+    at.button(key="dispute_submit_confirm").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    at_stripe = actions.stripe.v1.disputes.retrieve(dispute["id"])
+    assert at_stripe.status == "under_review" and at_stripe.evidence.customer_name == "Ana Souza"
 
 
 @pytest.mark.parametrize("who, says, page", [

@@ -35,7 +35,9 @@ try:
         data.open_disputes(data.current_settings(), False)["dispute_id"])
 except Exception:  # before the first refresh: type an id
     open_ids = []
-default = st.query_params.get("dispute")
+default = st.query_params.get("dispute")  # from a dispute's row elsewhere, or a link
+if default and default not in open_ids:
+    open_ids.insert(0, default)
 dispute_id = st.selectbox("Dispute", open_ids, index=open_ids.index(default) if default in open_ids else None,
                           accept_new_options=True, key="dispute_id", placeholder="du_…")
 if not dispute_id:
