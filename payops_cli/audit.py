@@ -13,7 +13,10 @@ from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_erro
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 def audit() -> None:
-    """The admin actions' audit trail (ops.admin_actions): append-only, each row chained to the one before."""
+    """Check the admin actions' audit trail.
+
+    ops.admin_actions is append-only and each row carries the hash of the one before.
+    """
 
 
 @audit.command("verify")
