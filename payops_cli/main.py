@@ -17,6 +17,7 @@ import click
 
 from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.settings import Settings
+from payops_cli.audit import audit
 from payops_cli.export import export
 from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
@@ -28,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGSTER_PORT = 3000
 STREAMLIT_PORT = 8501
 WEBHOOK_PORT = 8765
+LOCAL_STRIPE_PORT = 8420
 DEMO_SECRET_FILE = "demo-webhook-secret"
 
 
@@ -153,6 +155,7 @@ ingest.add_command(stripe_events_command)
 main.add_command(webhooks)
 main.add_command(users)
 main.add_command(export)
+main.add_command(audit)
 
 
 @ingest.command("app")
@@ -210,6 +213,12 @@ def serve(dagster_port: int, streamlit_port: int, webhook_port: int) -> None:
                        "--server.headless", "true", "--server.port", str(streamlit_port),
                        "--browser.gatherUsageStats", "false"]),
     }
+    if not (s.stripe_api_key or s.stripe_api_base):
+        # Admin actions need a Stripe: without one, a local one seeded with the warehouse's charges and disputes.
+        os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{LOCAL_STRIPE_PORT}"
+        services["Local Stripe"] = (os.environ["STRIPE_API_BASE"],
+                                    [sys.executable, "-m", "actions.local_stripe", "--port", str(LOCAL_STRIPE_PORT),
+                                     "--seed"])
     if s.stripe_webhook_secrets:
         services["Webhooks"] = (f"http://127.0.0.1:{webhook_port}/webhooks/stripe",
                                 [str(BIN / "payops"), "webhooks", "serve", "--port", str(webhook_port)])

@@ -22,11 +22,31 @@ def users() -> None:
 @users.command("add")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="analyst: read; admin: read and act.")
+@click.option("--new-totp", is_flag=True, help="Give an admin a new TOTP secret even if they have one.")
 @friendly_errors
-def users_add(email: str, role: str) -> None:
-    """Allow EMAIL to sign in with ROLE (again, if it was disabled; a new role replaces the old)."""
-    user = add_user(ready_engine(current_settings()), email, role, added_by=f"cli:{getpass.getuser()}")
+def users_add(email: str, role: str, new_totp: bool) -> None:
+    """Allow EMAIL to sign in with ROLE (again, if it was disabled; a new role replaces the old).
+
+    An admin is enrolled for TOTP (refunds and other money actions ask for a current code): the provisioning
+    URI and its QR code are shown once, for an authenticator app. The secret is stored encrypted.
+    """
+    from actions.guards import enroll_totp, has_totp
+
+    settings = current_settings()
+    engine = ready_engine(settings)
+    user = add_user(engine, email, role, added_by=f"cli:{getpass.getuser()}")
     click.echo(f"{user.email} may sign in as {user.role}")
+    if user.role != "admin":
+        return
+    if has_totp(engine, user.email) and not new_totp:
+        click.echo("TOTP already enrolled (--new-totp replaces it)")
+        return
+    import segno
+
+    enrollment = enroll_totp(engine, settings, user.email)
+    click.echo("Scan this with an authenticator app (shown once):")
+    segno.make(enrollment.provisioning_uri, error="m").terminal(compact=True)
+    click.echo(enrollment.provisioning_uri)
 
 
 @users.command("list")

@@ -19,6 +19,14 @@ PAGES = {
         st.Page("views/webhooks.py", title="Webhooks", icon=":material/webhook:"),
         st.Page("views/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
     ],
+    "Admin": [
+        st.Page("views/admin_refund.py", title="Refund", icon=":material/undo:"),
+        st.Page("views/admin_disputes.py", title="Dispute response", icon=":material/balance:"),
+        st.Page("views/admin_fraud.py", title="Fraud alerts", icon=":material/report:"),
+        st.Page("views/admin_retries.py", title="Payment retries", icon=":material/replay:"),
+        st.Page("views/admin_reconciliation.py", title="Resolve exceptions", icon=":material/task_alt:"),
+        st.Page("views/audit_log.py", title="Audit log", icon=":material/history:"),
+    ],
 }
 
 page = st.navigation(PAGES)

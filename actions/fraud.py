@@ -1,0 +1,72 @@
+"""Fraud alerts: raised once per subject from the fraud_signals mart, then confirmed or dismissed by an admin.
+
+A decision is a local record (a new ops.fraud_alerts row and an audit row); an admin may also flag or clear a
+charge or customer no alert was raised for.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from actions.errors import ActionInvalid
+from actions.service import ActionResult, Actions, ActionSpec, check_person, perform
+
+ALERT_THRESHOLD = 50
+"""fraud_signals.risk_score (0-100) from which a subject gets an alert."""
+DECISIONS = {"confirmed_fraud": "fraud_flag", "dismissed": "fraud_clear"}
+
+
+def raise_alerts(writer: sa.Engine, engine: sa.Engine, threshold: int = ALERT_THRESHOLD) -> int:
+    """Open an alert for each subject at or above the threshold that never had one; returns how many."""
+    with engine.connect() as conn:
+        signals = conn.execute(sa.text("""
+            select s.entity_type, s.entity_id, s.customer_id, s.risk_score, s.rules_fired
+            from analytics.fraud_signals s
+            where s.risk_score >= :threshold
+              and not exists (select from ops.fraud_alerts a
+                              where a.entity_type = s.entity_type and a.entity_id = s.entity_id)
+        """), {"threshold": threshold}).mappings().all()
+    if signals:
+        with writer.begin() as conn:
+            conn.execute(sa.text("""
+                insert into ops.fraud_alerts (entity_type, entity_id, customer_id, status, risk_score, rules_fired)
+                values (:entity_type, :entity_id, :customer_id, 'open', :risk_score, :rules_fired)
+            """), [dict(s) for s in signals])
+    return len(signals)
+
+
+def open_alerts(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text("""
+            select entity_type, entity_id, customer_id, risk_score, rules_fired, created_at
+            from ops.current_fraud_alerts where status = 'open' order by risk_score desc, created_at
+        """)).mappings()]
+
+
+def describe_decision(entity_type: str, entity_id: str, decision: str, note: str) -> str:
+    if decision not in DECISIONS:
+        raise ActionInvalid(f"{decision!r} is not a decision: confirmed_fraud or dismissed.")
+    if entity_type not in ("charge", "customer"):
+        raise ActionInvalid("Fraud decisions are on a charge or a customer.")
+    if not (note or "").strip():
+        raise ActionInvalid("Say why (a note is kept with the decision).")
+    verb = "flag" if decision == "confirmed_fraud" else "clear"
+    return f"{verb} {entity_type} {entity_id} as {decision.replace('_', ' ')}, note: {note.strip()}"
+
+
+def decide(actions: Actions, admin_email: str | None, entity_type: str, entity_id: str, decision: str, note: str,
+           idempotency_key: str) -> ActionResult:
+    """Confirm fraud on (flag) or dismiss (clear) a charge or customer, with a note."""
+    describe_decision(entity_type, entity_id, decision, note)
+    user = check_person(actions, admin_email, needs_totp=False)
+    spec = ActionSpec(DECISIONS[decision], entity_type, entity_id, note.strip(), {"decision": decision},
+                      idempotency_key, needs_totp=False)
+
+    def record(conn: sa.Connection, _answer) -> None:
+        conn.execute(sa.text("""
+            insert into ops.fraud_alerts (entity_type, entity_id, status, decided_by, note)
+            values (:entity_type, :entity_id, :status, :admin, :note)
+        """), {"entity_type": entity_type, "entity_id": entity_id, "status": decision, "admin": user.email,
+               "note": note.strip()})
+
+    return perform(actions, user, spec, lambda conn: None, None, record)
