@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import smtplib
+import ssl
 import time
 import tomllib
 import urllib.error
@@ -171,7 +172,8 @@ class EmailChannel:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
                 if self.starttls:
-                    smtp.starttls()
+                    # Verified against the system's CAs (SSL_CERT_FILE to trust a private relay's).
+                    smtp.starttls(context=ssl.create_default_context())
                 if self._username:
                     smtp.login(self._username, self._password or "")
                 smtp.send_message(message)

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import dagster as dg
+import pytest
 
 from ingest.freshness import freshness_policy
 
