@@ -56,6 +56,9 @@ class HealthReport:
 
 
 def check_database(settings: Settings) -> tuple[Check, sa.Engine | None]:
+    if not settings.warehouse_url and not db.embedded_running(settings):
+        # Not started here: a probe must observe, not start the server it probes.
+        return Check("database", "fail", f"the embedded Postgres under {settings.pgdata} is not running"), None
     try:
         engine = db.engine(settings)
     except db.WarehouseUnavailable as exc:

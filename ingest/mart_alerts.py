@@ -100,12 +100,15 @@ def mart_alerts(engine: sa.Engine) -> list[Alert]:
             for row in conn.execute(RECONCILIATION_EXCEPTIONS)
         ]
         for row in conn.execute(DISPUTE_RATIOS):
-            if row.ratio is None or row.ratio < DISPUTE_RATIO_EARLY_SHARE * row.ratio_threshold:
+            if row.ratio is None:
                 continue
-            over = row.ratio >= row.ratio_threshold
+            ratio, threshold = float(row.ratio), float(row.ratio_threshold)
+            if ratio < DISPUTE_RATIO_EARLY_SHARE * threshold:
+                continue
+            over = ratio >= threshold
             alerts.append(Alert(
                 f"dispute_ratio:{row.network}:{'live' if row.livemode else 'test'}", "critical" if over else "error",
-                f"{row.network} dispute ratio for {row.month:%Y-%m} is {float(row.ratio):.3%}, "
-                f"{'above' if over else 'at 80 % of'} the {float(row.ratio_threshold):.2%} program threshold",
-                value=float(row.ratio), threshold=float(row.ratio_threshold)))
+                f"{row.network} dispute ratio for {row.month:%Y-%m} is {ratio:.3%}, "
+                f"{'above' if over else 'at 80 % of'} the {threshold:.2%} program threshold",
+                value=ratio, threshold=threshold))
     return alerts
