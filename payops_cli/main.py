@@ -229,15 +229,19 @@ def _serve(s: Settings, dagster_port: int, streamlit_port: int, webhook_port: in
     if not s.stripe_webhook_secrets:
         click.echo("The webhook receiver is not started: set STRIPE_WEBHOOK_SECRET to run it.")
     click.echo(f"starting {', '.join(c.name for c in children)} (logs in {services.logs_dir(s)})")
-    try:
-        services.start(children, s, dict(os.environ))
-        services.wait_until_ready(children, click.echo)
-        click.echo("Ctrl-C stops them all.")
-        services.supervise(children)
-    except (KeyboardInterrupt, services.Stop) as stop:
-        click.echo(f"\nstopping ({stop or 'Ctrl-C'})…")
-    finally:
-        services.stop_all(children)
+    # Installed again here: loading Dagster (the refresh, the manifest) replaces SIGTERM's handler with its own.
+    with services.stop_on_signals():
+        try:
+            services.start(children, s, dict(os.environ))
+            services.wait_until_ready(children, click.echo)
+            click.echo("Ctrl-C stops them all.")
+            services.supervise(children)
+        except KeyboardInterrupt:
+            click.echo("\nstopping (Ctrl-C)…")
+        except services.Stop as stop:
+            click.echo(f"\nstopping ({stop})…")
+        finally:
+            services.stop_all(children)
 
 
 def _demo_webhook_secret(s: Settings) -> str:
@@ -310,8 +314,8 @@ def demo(ctx: click.Context, days: int, students: int, seed: int, dagster_port: 
                            f"  STRIPE_WEBHOOK_SECRET=$(cat {s.home / DEMO_SECRET_FILE}) payops webhooks send FILE")
             click.echo(f"[{stages.total}/{stages.total}] services: Dagster, Streamlit, webhook receiver")
             _serve(current_settings(), dagster_port, streamlit_port, webhook_port)
-        except (KeyboardInterrupt, services.Stop) as stop:
-            click.echo(f"\nstopping ({stop or 'Ctrl-C'})…")
+        except (KeyboardInterrupt, services.Stop):
+            click.echo("\nstopping…")
         finally:
             if started_here and stop_embedded(s):
                 click.echo("stopped the embedded Postgres")
