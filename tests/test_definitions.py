@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from ingest.freshness import freshness_policy
 
@@ -67,3 +68,34 @@ def test_dbt_source_freshness_reads_the_same_policy(pipeline_env):
         freshness = source["freshness"]
         assert timedelta(hours=freshness["warn_after"]["count"]) == policy.warn_after, source["unique_id"]
         assert timedelta(hours=freshness["error_after"]["count"]) == policy.error_after, source["unique_id"]
+
+
+def test_the_scheduled_refresh_job_ran_in_process_and_recorded_its_build(pipeline):
+    from dagster_project.defs.automation.schedules import hourly_refresh
+
+    assert pipeline.run.dagster_run.job_name == hourly_refresh.job_name
+    materialized = {event.asset_key.to_user_string() for event in pipeline.run.get_asset_materialization_events()}
+    assert {"raw/stripe_events", "analytics/payments_daily", "ops/alert_conditions"} <= materialized
+    with pipeline.engine.connect() as conn:
+        recorded = conn.execute(sa.text("select succeeded, tests_failed, full_build from ops.refreshes "
+                                        "where run_id = :run_id"), {"run_id": pipeline.run.run_id}).one()
+    assert tuple(recorded) == (True, 0, False)
+
+
+def test_a_channel_that_is_down_does_not_fail_the_alerts_step_of_a_refresh(pipeline_env, monkeypatch):
+    from dagster_project.defs.monitoring.alerts import mart_alert_conditions
+    from dagster_project.defs.resources import WarehouseResource
+
+    # Everything the marts show is announced again, to a webhook nobody listens on.
+    with pipeline_env.engine.begin() as conn:
+        conn.execute(sa.text("update ops.alert_conditions set resolved_at = now() "
+                             "where resolved_at is null and kind <> 'refresh_failed'"))
+    monkeypatch.setenv("PAYOPS_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/down")
+    monkeypatch.setenv("PAYOPS_ALERT_ATTEMPTS", "1")
+    result = dg.materialize([mart_alert_conditions], instance=dg.DagsterInstance.ephemeral(),
+                            resources={"warehouse": WarehouseResource(payops_home=str(pipeline_env.settings.home))})
+    assert result.success
+    [materialization] = result.get_asset_materialization_events()
+    metadata = materialization.materialization.metadata
+    assert metadata["opened"].value > 0
+    assert metadata["undelivered"].value == metadata["opened"].value
