@@ -82,7 +82,9 @@ class Running:
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(90) == 0, "\n".join(self.lines)
         self.reader.join(10)
-        alive = [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+        # Helpers of our own process (multiprocessing's resource tracker) exit when it does: give them a moment.
+        _, alive = psutil.wait_procs(children, timeout=10)
+        alive = [child for child in alive if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
         assert alive == [], [child.cmdline() for child in alive]
         assert [port for port in ports if listening(port)] == []
 
