@@ -20,7 +20,7 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/payops demo
+	@$(BIN)/payops demo
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
