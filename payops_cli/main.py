@@ -182,14 +182,24 @@ def ingest_app() -> None:
 @friendly_errors
 def refresh(full: bool = False) -> None:
     """Run the whole asset graph once through Dagster: ingest, processing, dbt build, alerts."""
+    from dagster_project.defs.monitoring.alerts import refresh_failed_key
     from dagster_project.refresh import refresh as run_refresh
+    from ingest.notify import Alert, notifier_for
 
-    result = run_refresh(current_settings(), full_build=full)
+    s = current_settings()
+    result = run_refresh(s, full_build=full)
     materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
     click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
-    if not result.success:
-        failures = [e.message for e in result.all_events if e.is_step_failure]
-        raise click.ClickException("refresh failed:\n" + "\n".join(f for f in failures if f))
+    # From cron no daemon runs the run-failure sensor: the command alerts (and resolves) under the same key.
+    notifier = notifier_for(ready_engine(s), s)
+    key = refresh_failed_key(result.dagster_run.job_name)
+    if result.success:
+        notifier.resolve(key)
+        return
+    failures = [e.message for e in result.all_events if e.is_step_failure and e.message]
+    notifier.open(Alert(key, "error", f"payops refresh failed: {failures[0] if failures else 'see Dagster'}",
+                        details={"run_id": result.run_id}))
+    raise click.ClickException("refresh failed:\n" + "\n".join(failures))
 
 
 @main.command()
