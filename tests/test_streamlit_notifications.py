@@ -8,11 +8,11 @@ from tests.test_streamlit_pages import metrics, open_page, scalar
 
 def test_notifications_shows_the_open_conditions_and_the_delivery_per_channel(pipeline_env):
     open_conditions = scalar(pipeline_env, "select count(*) from ops.alert_conditions where resolved_at is null")
-    disputes_needing_response = scalar(
-        pipeline_env, "select count(*) from analytics.fct_disputes where status in "
-        "('needs_response', 'warning_needs_response')")
-    assert disputes_needing_response > 0, "the demo data has disputes to answer"
-    assert open_conditions >= disputes_needing_response, "each dispute to answer is one open condition"
+    exceptions = scalar(pipeline_env, "select count(distinct (kind, coalesce(purchase_transaction_id, charge_id, "
+                        "payment_intent_id))) from analytics.reconciliation_exceptions")
+    assert exceptions > 0, "the demo data plants reconciliation disagreements"
+    assert scalar(pipeline_env, "select count(*) from ops.alert_conditions where resolved_at is null "
+                  "and kind = 'reconciliation'") == exceptions, "each exception is one open condition"
 
     at = open_page("notifications")
 
