@@ -37,6 +37,9 @@ def test_the_expected_assets_checks_schedules_sensors_and_jobs_load(definitions)
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert {"stripe_events_fresh", "no_stripe_event_stuck_in_received"} <= checks
     assert any(name.startswith("not_null_") for name in checks), "dbt's tests are asset checks"
+    # The integrity tests that prove sums are conserved from raw to marts are checks too, on the mart they prove.
+    assert {"assert_payments_daily_conserves_charges", "assert_revenue_trends_months_add_up_to_payments_daily",
+            "assert_every_dispute_once_in_fct_disputes"} <= checks
 
     assert {schedule.name for schedule in repository.schedule_defs} == {
         "hourly_refresh", "nightly_full_build", "stripe_events_sync"}
