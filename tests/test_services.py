@@ -136,3 +136,22 @@ def test_serve_stops_every_child_and_port_on_sigterm(home):
         assert not embedded_running(Settings.from_env())
     assert set(serve.answered_when_printed) == {"Dagster UI", "Streamlit", "Webhooks"}
     assert_no_warning_repeats(serve.lines)
+
+
+def test_a_child_that_dies_stops_the_others_with_a_message_naming_its_log(tmp_path):
+    import click
+
+    from payops_cli import services
+
+    children = [services.Service("Steady", ["sleep", "60"], "", ""),
+                services.Service("Fragile", ["sh", "-c", "echo broken; exit 3"], "", "")]
+    services.start(children, Settings.from_env({"PAYOPS_HOME": str(tmp_path)}), dict(os.environ))
+    try:
+        with pytest.raises(click.ClickException) as stopped:
+            services.supervise(children)
+    finally:
+        services.stop_all(children)
+    assert "Fragile stopped unexpectedly (exit status 3)" in stopped.value.message
+    assert str(tmp_path / "logs" / "fragile.log") in stopped.value.message
+    assert (tmp_path / "logs" / "fragile.log").read_text() == "broken\n"
+    assert children[0].process.poll() is not None, "the steady one was stopped too"
