@@ -8,15 +8,19 @@ INSTALLED := $(VENV)/.installed
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "payops needs Python 3.11 or newer; set PYTHON=python3.11")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@mkdir -p $${PAYOPS_HOME:-.payops}/logs
+	@echo "installing payops and its dependencies into $(VENV) (1-3 min; log: $${PAYOPS_HOME:-.payops}/logs/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --upgrade pip >> $${PAYOPS_HOME:-.payops}/logs/install.log 2>&1
+	@$(BIN)/pip install -e '.[test]' >> $${PAYOPS_HOME:-.payops}/logs/install.log 2>&1 \
+		|| { echo "install failed; see $${PAYOPS_HOME:-.payops}/logs/install.log"; exit 1; }
+	@echo "installed"
 	@touch $@
 
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/payops demo
+	@$(BIN)/payops demo
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -344,7 +344,7 @@ def time_queries(settings, engine, runs: int) -> list[tuple[str, float, float, f
 
 # ---------------------------------------------------------------------------------------------------- main
 def main() -> int:
-    from dagster_project.environment import DBT_REFRESH_ARGS  # needs REPO on sys.path (set above)
+    from dagster_project.project import DBT_REFRESH_ARGS  # needs REPO on sys.path (set above)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=50_000,

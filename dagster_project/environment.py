@@ -2,29 +2,26 @@
 
 Dagster reads DAGSTER_HOME (its dagster.yaml keeps runs, schedules and sensor cursors in Postgres) and
 dbt's profiles.yml reads PAYOPS_PG_*: both are derived here from the one set of payops settings, so
-the CLI, `dagster dev` and the tests all run against the same warehouse.
+the CLI, the Dagster webserver and daemon, and the tests all run against the same warehouse.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from payops.db import dbt_env, masked, warehouse_url, with_driver
+from payops.db import dagster_storage_url, dbt_env
 from payops.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
-DBT_REFRESH_ARGS = ("build", "--exclude-resource-type", "unit_test")
-"""What every refresh runs. Unit tests check the SQL on fixed inputs, not the data, so as dbt advises they
-run in CI (`make test` runs a whole `dbt build`), not in every refresh."""
-DAGSTER_DATABASE = "dagster"
-DAGSTER_YAML = """\
+BIN = Path(sys.executable).parent
+DBT_EXECUTABLE = BIN / "dbt"
+CODE_LOCATION = "payops"
+RUN_RETRIES = 2
+"""A failed run is retried this many times by the daemon before the run-failure sensor alerts."""
+DAGSTER_YAML = f"""\
 # Written by payops (dagster_project/environment.py): runs, schedules and sensor cursors live in Postgres.
 storage:
   postgres:
@@ -32,53 +29,41 @@ storage:
       env: DAGSTER_PG_URL
 telemetry:
   enabled: false
+# No "join the community" pop-up over the first visit to the UI.
+nux:
+  enabled: false
+run_retries:
+  enabled: true
+  max_retries: {RUN_RETRIES}
+"""
+WORKSPACE_YAML = f"""\
+# Written by payops: one code location, named `{CODE_LOCATION}` as pyproject's [tool.dagster] says.
+load_from:
+  - python_module:
+      module_name: dagster_project.definitions
+      location_name: {CODE_LOCATION}
+      working_directory: {REPO_ROOT}
 """
 
 
-def dagster_storage_url(settings: Settings) -> str:
-    """DAGSTER_PG_URL, else the warehouse itself, else a `dagster` database on the embedded server."""
-    if settings.dagster_pg_url:
-        url = with_driver(settings.dagster_pg_url, "psycopg2")
-    elif settings.warehouse_url:
-        url = with_driver(settings.warehouse_url, "psycopg2")
-    else:
-        url = warehouse_url(settings)
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        with engine.connect() as conn:
-            exists = conn.execute(sa.text("select 1 from pg_database where datname = :name"),
-                                  {"name": DAGSTER_DATABASE}).scalar()
-            if not exists:
-                conn.execute(sa.text(f"create database {DAGSTER_DATABASE}"))
-        url = with_driver(url.set(database=DAGSTER_DATABASE), "psycopg2")
-    return url.render_as_string(hide_password=False)
+def workspace_file(settings: Settings) -> Path:
+    return settings.dagster_home / "workspace.yaml"
 
 
 def prepare(settings: Settings) -> None:
-    """Export the environment Dagster and dbt read, and write dagster.yaml under DAGSTER_HOME."""
+    """Export the environment Dagster and dbt read; write dagster.yaml and workspace.yaml under DAGSTER_HOME."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    workspace_file(settings).write_text(WORKSPACE_YAML)
+    path = os.environ.get("PATH", "")
     os.environ.update(
         {
             "PAYOPS_HOME": str(settings.home),
             "DAGSTER_HOME": str(settings.dagster_home),
             "DAGSTER_PG_URL": dagster_storage_url(settings),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+            # dagster-dbt runs `dbt` from PATH; the venv's bin holds it.
+            "PATH": path if str(BIN) in path.split(os.pathsep) else f"{BIN}{os.pathsep}{path}",
             **dbt_env(settings),
         }
     )
-
-
-def parse_dbt_project() -> None:
-    """Write dbt's manifest, which the dbt assets are built from; dagster-dbt only does this under `dagster dev`."""
-    completed = subprocess.run(
-        [str(DBT_EXECUTABLE), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--quiet"],
-        capture_output=True,
-        text=True,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{completed.stdout}{completed.stderr}")
-
-
-def describe(settings: Settings) -> str:
-    return f"warehouse {masked(warehouse_url(settings))}, reporting time zone {settings.timezone}"

@@ -135,10 +135,8 @@ def code_version() -> str:
 
 
 def warehouse_last_refresh(conn: sa.Connection) -> datetime | None:
-    """When dbt last built a mart: every build analyzes the tables it writes (docs/decisions.md §17)."""
-    return conn.execute(sa.text("""
-        select max(last_analyze) from pg_stat_user_tables where schemaname = 'analytics'
-    """)).scalar()
+    """When the last successful refresh (its dbt build) finished: ops.refreshes, as `payops health` reads it."""
+    return conn.execute(sa.text("select max(finished_at) from ops.refreshes where succeeded")).scalar()
 
 
 # --- writing --------------------------------------------------------------------------------------------------

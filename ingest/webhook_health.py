@@ -10,12 +10,15 @@ source, since every stored event goes through the same processing.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from ingest.notify import Alert
+from payops.settings import SettingsError
 
 WEBHOOK_SOURCE = "webhook"
 LAG_WINDOW = timedelta(hours=1)
@@ -131,6 +134,26 @@ class Thresholds:
     """How long an event may wait in `received` before it counts as stuck."""
 
 
+THRESHOLD_VARIABLES = {
+    "max_lag_p95_seconds": "PAYOPS_ALERT_MAX_LAG_P95_SECONDS",
+    "max_lag_seconds": "PAYOPS_ALERT_MAX_LAG_SECONDS",
+    "max_silence_seconds": "PAYOPS_ALERT_MAX_SILENCE_SECONDS",
+    "max_backlog": "PAYOPS_ALERT_MAX_BACKLOG",
+    "max_failed": "PAYOPS_ALERT_MAX_FAILED",
+    "max_received_minutes": "PAYOPS_ALERT_MAX_RECEIVED_MINUTES",
+}
+"""The environment variable that overrides each threshold (whole numbers)."""
+
+
+def thresholds_from_env(environ: Mapping[str, str] | None = None) -> Thresholds:
+    env = os.environ if environ is None else environ
+    try:
+        return Thresholds(**{name: int(env[variable]) for name, variable in THRESHOLD_VARIABLES.items()
+                             if env.get(variable)})
+    except ValueError as exc:
+        raise SettingsError(f"a PAYOPS_ALERT_* threshold is not a whole number: {exc}") from None
+
+
 def measure(engine: sa.Engine, now: datetime | None = None) -> WebhookHealth:
     """The feed's figures as of `now` (default: the database's clock, the one received_at is written with)."""
     with engine.connect() as conn:
@@ -173,3 +196,7 @@ def evaluate(health: WebhookHealth, thresholds: Thresholds) -> list[Alert]:
     above("webhook_stuck_received", "error", stuck_minutes, thresholds.max_received_minutes,
           "a Stripe event has waited in `received` for {value:.0f} min, above {threshold:.0f} min")
     return alerts
+
+
+WEBHOOK_ALERT_KINDS = ("webhook_lag_p95", "webhook_lag_max", "webhook_silence", "webhook_backlog", "webhook_failed",
+                       "webhook_stuck_received")

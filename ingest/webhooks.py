@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ingest.health import HealthReport, run_checks
 from ingest.stripe_events import MalformedEvent, parse_event
 from payops.db import ready_engine
 from payops.settings import Settings, SettingsError
@@ -253,9 +255,11 @@ def headers_json(request: Request) -> str:
     return orjson.dumps(headers).decode()
 
 
-def receiver_app(secrets: tuple[str, ...], store: EventStore) -> Starlette:
+def receiver_app(secrets: tuple[str, ...], store: EventStore,
+                 health: Callable[[], HealthReport] | None = None) -> Starlette:
     """The ASGI app around any store: `create_app` gives it Postgres, the benchmark a store that keeps nothing.
-    `secrets` must not be empty; create_app says what to do when it is."""
+    `secrets` must not be empty; create_app says what to do when it is. `health` runs `payops health`'s checks
+    for /healthz."""
     counters = Counters()
 
     async def receive_delivery(request: Request) -> Delivery:
@@ -297,7 +301,14 @@ def receiver_app(secrets: tuple[str, ...], store: EventStore) -> Starlette:
         return JSONResponse({"status": "stored", "event_id": delivery.event_id})
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", **asdict(counters)})
+        if health is None:
+            return JSONResponse({"status": "ok", **asdict(counters)})
+        report = await anyio.to_thread.run_sync(health)
+        # The same checks as `payops health`, but only the database decides the status: a stale refresh or a
+        # stopped daemon must not take the receiver out of a load balancer and lose Stripe's deliveries.
+        database_ok = all(check.status != "fail" for check in report.checks if check.name == "database")
+        return JSONResponse({"status": "ok" if database_ok else "unavailable", **asdict(counters),
+                             "health": report.as_dict()}, status_code=200 if database_ok else 503)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
@@ -314,8 +325,10 @@ def create_app(settings: Settings, engine: sa.Engine | None = None) -> Starlette
     if not settings.stripe_webhook_secrets:
         raise SettingsError(MISSING_SECRET)
     if engine is not None:
-        return receiver_app(settings.stripe_webhook_secrets, PostgresStore(engine, owns_engine=False))
+        return receiver_app(settings.stripe_webhook_secrets, PostgresStore(engine, owns_engine=False),
+                            health=lambda: run_checks(settings))
     warehouse = ready_engine(settings)
     own = sa.create_engine(warehouse.url, pool_size=CONCURRENT_GROUPS, max_overflow=0, pool_pre_ping=True,
                            connect_args={"connect_timeout": 5})
-    return receiver_app(settings.stripe_webhook_secrets, PostgresStore(own, owns_engine=True))
+    return receiver_app(settings.stripe_webhook_secrets, PostgresStore(own, owns_engine=True),
+                        health=lambda: run_checks(settings))

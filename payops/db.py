@@ -129,11 +129,41 @@ def migrate(eng: sa.Engine) -> None:
         command.upgrade(config, "head")
 
 
+_migrated: set[str] = set()
+
+
 def ready_engine(settings: Settings | None = None) -> sa.Engine:
-    """The warehouse engine with migrations applied: what every command that touches our tables uses."""
+    """The warehouse engine with migrations applied once per process (`payops db migrate`): what every entry point
+    calls before it touches our tables. Later calls in the process only return the engine."""
     eng = engine(settings)
-    migrate(eng)
+    key = eng.url.render_as_string(hide_password=False)
+    if key not in _migrated:
+        migrate(eng)
+        _migrated.add(key)
     return eng
+
+
+DAGSTER_DATABASE = "dagster"
+
+
+def dagster_storage_url(settings: Settings, create: bool = True) -> str:
+    """Where Dagster keeps runs, schedules and daemon heartbeats: DAGSTER_PG_URL, else the warehouse itself, else a
+    `dagster` database on the embedded server (created when `create`)."""
+    if settings.dagster_pg_url:
+        url = with_driver(settings.dagster_pg_url, "psycopg2")
+    elif settings.warehouse_url:
+        url = with_driver(settings.warehouse_url, "psycopg2")
+    else:
+        url = warehouse_url(settings)
+        if create:
+            admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+            with admin.connect() as conn:
+                exists = conn.execute(sa.text("select 1 from pg_database where datname = :name"),
+                                      {"name": DAGSTER_DATABASE}).scalar()
+                if not exists:
+                    conn.execute(sa.text(f"create database {DAGSTER_DATABASE}"))
+        url = with_driver(url.set(database=DAGSTER_DATABASE), "psycopg2")
+    return url.render_as_string(hide_password=False)
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:

@@ -40,8 +40,6 @@ class Settings:
     """STRIPE_API_KEY: a restricted key that can read events. Unset: the Events API sync is skipped."""
     stripe_api_base: str | None = None
     """STRIPE_API_BASE: another address for the Stripe API (a local test server). Unset: Stripe's own."""
-    alert_webhook_url: str | None = None
-    """PAYOPS_ALERT_WEBHOOK_URL: an HTTP endpoint taking JSON alerts (a Slack incoming webhook). Unset: log only."""
     export_key: str | None = None
     """PAYOPS_EXPORT_KEY: signs compliance exports and keys the hashes of personal data in them. Unset: no exports."""
 
@@ -68,7 +66,6 @@ class Settings:
             ),
             stripe_api_key=env.get("STRIPE_API_KEY") or None,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
-            alert_webhook_url=env.get("PAYOPS_ALERT_WEBHOOK_URL") or None,
             export_key=env.get("PAYOPS_EXPORT_KEY") or None,
         )
 

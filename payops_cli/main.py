@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
 from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.settings import Settings
+from payops_cli import services
 from payops_cli.audit import audit
 from payops_cli.export import export
+from payops_cli.health import health
 from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 from payops_cli.users import users
 from payops_cli.webhooks import webhooks
 
-BIN = Path(sys.executable).parent
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGSTER_PORT = 3000
 STREAMLIT_PORT = 8501
 WEBHOOK_PORT = 8765
@@ -66,6 +65,14 @@ def db_start() -> None:
     s = current_settings()
     engine = ready_engine(s)
     click.echo(f"warehouse ready: {masked(engine.url)}")
+
+
+@db.command("migrate")
+@friendly_errors
+def db_migrate() -> None:
+    """Apply our alembic migrations (what every entry point does once, before anything else)."""
+    engine = ready_engine(current_settings())
+    click.echo(f"migrations current on {masked(engine.url)}")
 
 
 @db.command("stop")
@@ -156,6 +163,7 @@ main.add_command(webhooks)
 main.add_command(users)
 main.add_command(export)
 main.add_command(audit)
+main.add_command(health)
 
 
 @ingest.command("app")
@@ -174,17 +182,29 @@ def ingest_app() -> None:
 
 
 @main.command()
+@click.option("--full", is_flag=True,
+              help="Rebuild every model from scratch and run every dbt test (the nightly build).")
 @friendly_errors
-def refresh() -> None:
-    """Run the whole asset graph once through Dagster: ingest, then dbt build."""
+def refresh(full: bool = False) -> None:
+    """Run the whole asset graph once through Dagster: ingest, processing, dbt build, alerts."""
+    from dagster_project.defs.monitoring.alerts import refresh_failed_key
     from dagster_project.refresh import refresh as run_refresh
+    from ingest.notify import Alert, notifier_for
 
-    result = run_refresh(current_settings())
+    s = current_settings()
+    result = run_refresh(s, full_build=full)
     materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
     click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
-    if not result.success:
-        failures = [e.message for e in result.all_events if e.is_step_failure]
-        raise click.ClickException("refresh failed:\n" + "\n".join(f for f in failures if f))
+    # From cron no daemon runs the run-failure sensor: the command alerts (and resolves) under the same key.
+    notifier = notifier_for(ready_engine(s), s)
+    key = refresh_failed_key(result.dagster_run.job_name)
+    if result.success:
+        notifier.resolve(key)
+        return
+    failures = [e.message for e in result.all_events if e.is_step_failure and e.message]
+    notifier.open(Alert(key, "error", f"payops refresh failed: {failures[0] if failures else 'see Dagster'}",
+                        details={"run_id": result.run_id}))
+    raise click.ClickException("refresh failed:\n" + "\n".join(failures))
 
 
 @main.command()
@@ -194,66 +214,56 @@ def refresh() -> None:
               help="The Stripe webhook receiver's port; it runs when STRIPE_WEBHOOK_SECRET is set.")
 @friendly_errors
 def serve(dagster_port: int, streamlit_port: int, webhook_port: int) -> None:
-    """Serve the Dagster UI, Streamlit and the webhook receiver until Ctrl-C.
+    """Serve the Dagster UI and daemon, Streamlit and the webhook receiver until stopped.
 
-    Dagster runs its schedules and sensors too. The receiver runs when STRIPE_WEBHOOK_SECRET is set.
+    \b
+    Dagster runs as dagster-webserver and dagster-daemon (schedules, sensors, run retries), code location
+    `payops`. The receiver runs when STRIPE_WEBHOOK_SECRET is set. Every service listens on
+    PAYOPS_BIND_HOST (default 127.0.0.1; 0.0.0.0 exposes them all). Their logs: PAYOPS_HOME/logs/.
+    Ctrl-C, SIGTERM and SIGHUP stop them all, and the embedded Postgres if this command started it;
+    a service that dies stops the others.
     """
-    from dagster_project.environment import parse_dbt_project, prepare
-
     s = current_settings()
-    ready_engine(s)
-    prepare(s)
-    parse_dbt_project()
-    services = {
-        "Dagster UI": (f"http://127.0.0.1:{dagster_port}",
-                       [str(BIN / "dagster"), "dev", "-m", "dagster_project.definitions",
-                        "-h", "127.0.0.1", "-p", str(dagster_port)]),
-        "Streamlit": (f"http://127.0.0.1:{streamlit_port}",
-                      [str(BIN / "streamlit"), "run", str(REPO_ROOT / "streamlit_app" / "app.py"),
-                       "--server.headless", "true", "--server.port", str(streamlit_port),
-                       "--browser.gatherUsageStats", "false"]),
-    }
-    if not (s.stripe_api_key or s.stripe_api_base):
-        # Admin actions need a Stripe: without one, a local one seeded with the warehouse's charges and disputes.
-        os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{LOCAL_STRIPE_PORT}"
-        services["Local Stripe"] = (os.environ["STRIPE_API_BASE"],
-                                    [sys.executable, "-m", "actions.local_stripe", "--port", str(LOCAL_STRIPE_PORT),
-                                     "--seed"])
-    if s.stripe_webhook_secrets:
-        services["Webhooks"] = (f"http://127.0.0.1:{webhook_port}/webhooks/stripe",
-                                [str(BIN / "payops"), "webhooks", "serve", "--port", str(webhook_port)])
-    else:
-        click.echo("The webhook receiver is not started: set STRIPE_WEBHOOK_SECRET to run it.")
-    # dagster-dbt looks for `dbt` on PATH under `dagster dev`; the venv's bin holds it.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    # Own sessions, so Ctrl-C reaches only us and we stop the children in order.
-    processes = {name: subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True)
-                 for name, (_, cmd) in services.items()}
-    click.echo("")
-    for name, (address, _) in services.items():
-        click.echo(f"{name + ':':12} {address}")
-    click.echo("Ctrl-C stops them all.")
-    try:
-        while all(p.poll() is None for p in processes.values()):
-            time.sleep(0.5)
-        stopped = [name for name, p in processes.items() if p.poll() is not None]
-        raise click.ClickException(f"{', '.join(stopped)} stopped unexpectedly; see its output above.")
-    except KeyboardInterrupt:
-        click.echo("\nstopping…")
-    finally:
-        _stop_all(processes.values())
-
-
-def _stop_all(processes: Any) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-    deadline = time.monotonic() + 15
-    for process in processes:
+    started_here = not s.warehouse_url and not embedded_running(s)
+    with services.stop_on_signals():
         try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            _serve(s, dagster_port, streamlit_port, webhook_port)
+        finally:
+            if started_here and stop_embedded(s):
+                click.echo("stopped the embedded Postgres")
+
+
+def _serve(s: Settings, dagster_port: int, streamlit_port: int, webhook_port: int) -> None:
+    from dagster_project.environment import workspace_file
+    from dagster_project.refresh import start
+
+    services.private_home(s)
+    with services.output_to(services.logs_dir(s) / "serve.log"):
+        start(s)
+    children = services.payops_services(s, dagster_port, streamlit_port, webhook_port, workspace_file(s))
+    if not (s.stripe_api_key or s.stripe_api_base):
+        # Admin actions need a Stripe: without a key or address, a local one seeded with the warehouse's charges
+        # and disputes, which the app's forms act against (the children inherit this environment).
+        os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{LOCAL_STRIPE_PORT}"
+        children.append(services.Service("Local Stripe", [sys.executable, "-m", "actions.local_stripe", "--port",
+                                                          str(LOCAL_STRIPE_PORT), "--seed"],
+                                         os.environ["STRIPE_API_BASE"], ""))
+    if not s.stripe_webhook_secrets:
+        click.echo("The webhook receiver is not started: set STRIPE_WEBHOOK_SECRET to run it.")
+    click.echo(f"starting {', '.join(c.name for c in children)} (logs in {services.logs_dir(s)})")
+    # Installed again here: loading Dagster (the refresh, the manifest) replaces SIGTERM's handler with its own.
+    with services.stop_on_signals():
+        try:
+            services.start(children, s, dict(os.environ))
+            services.wait_until_ready(children, click.echo)
+            click.echo("Ctrl-C stops them all.")
+            services.supervise(children)
+        except KeyboardInterrupt:
+            click.echo("\nstopping (Ctrl-C)…")
+        except services.Stop as stop:
+            click.echo(f"\nstopping ({stop})…")
+        finally:
+            services.stop_all(children)
 
 
 def _demo_webhook_secret(s: Settings) -> str:
@@ -265,30 +275,69 @@ def _demo_webhook_secret(s: Settings) -> str:
     return path.read_text().strip()
 
 
+class _Stages:
+    """One progress line per demo stage; the stage's own output goes to PAYOPS_HOME/logs/demo.log."""
+
+    def __init__(self, s: Settings, total: int):
+        self.log = services.logs_dir(s) / "demo.log"
+        self.total, self.number = total, 0
+
+    @contextlib.contextmanager
+    def stage(self, title: str) -> Iterator[None]:
+        self.number += 1
+        click.echo(f"[{self.number}/{self.total}] {title}…", nl=False)
+        began = time.monotonic()
+        try:
+            with services.output_to(self.log):
+                yield
+        except BaseException:
+            click.echo(f" failed; see {self.log}")
+            raise
+        click.echo(f" done ({time.monotonic() - began:.0f} s)")
+
+
 @main.command()
 @click.option("--days", default=90, show_default=True)
 @click.option("--students", default=500, show_default=True)
 @click.option("--seed", default=7, show_default=True)
+@click.option("--dagster-port", default=DAGSTER_PORT, show_default=True)
+@click.option("--streamlit-port", default=STREAMLIT_PORT, show_default=True)
+@click.option("--webhook-port", default=WEBHOOK_PORT, show_default=True)
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
-    """Set up demo data and a refresh on the first run, then serve the apps."""
+def demo(ctx: click.Context, days: int, students: int, seed: int, dagster_port: int, streamlit_port: int,
+         webhook_port: int) -> None:
+    """Set up demo data and a refresh on the first run, then serve the apps (what `make demo` runs).
+
+    The terminal shows one line per stage and the addresses once each service answers; everything else goes
+    to PAYOPS_HOME/logs/. Ctrl-C, SIGTERM or SIGHUP stop the services and the embedded Postgres.
+    """
     s = current_settings()
+    services.private_home(s)
     started_here = not s.warehouse_url and not embedded_running(s)
-    ready_engine(s)
     marker = s.home / "demo-data.done"
-    if marker.exists():
-        click.echo(f"reusing demo data in {s.home} (delete {marker.name} to regenerate)")
-    else:
-        ctx.invoke(demo_data, days=days, students=students, seed=seed, end=None, fmt="jsonl", out=None, no_app=False)
-        ctx.invoke(refresh)
-        marker.write_text(f"days={days} students={students} seed={seed} generated={date.today()}\n")
-    if not s.stripe_webhook_secrets:
-        os.environ["STRIPE_WEBHOOK_SECRET"] = _demo_webhook_secret(s)
-        click.echo(f"The demo receiver signs with the secret in {s.home / DEMO_SECRET_FILE}; send it events with\n"
-                   f"  STRIPE_WEBHOOK_SECRET=$(cat {s.home / DEMO_SECRET_FILE}) payops webhooks send FILE.jsonl")
-    try:
-        ctx.invoke(serve)
-    finally:
-        if started_here and stop_embedded(s):
-            click.echo("stopped the embedded Postgres")
+    stages = _Stages(s, total=2 if marker.exists() else 4)
+    with services.stop_on_signals():
+        try:
+            with stages.stage("warehouse: embedded Postgres and migrations"):
+                ready_engine(s)
+            if marker.exists():
+                click.echo(f"reusing demo data in {s.home} (delete {marker} to regenerate)")
+            else:
+                with stages.stage(f"demo data: {days} days, {students} students"):
+                    ctx.invoke(demo_data, days=days, students=students, seed=seed, end=None, fmt="jsonl", out=None,
+                               no_app=False)
+                with stages.stage("first refresh: ingest, processing, dbt build (a few minutes)"):
+                    ctx.invoke(refresh)
+                marker.write_text(f"days={days} students={students} seed={seed} generated={date.today()}\n")
+            if not s.stripe_webhook_secrets:
+                os.environ["STRIPE_WEBHOOK_SECRET"] = _demo_webhook_secret(s)
+                click.echo(f"the demo receiver's secret is in {s.home / DEMO_SECRET_FILE}: send it events with\n"
+                           f"  STRIPE_WEBHOOK_SECRET=$(cat {s.home / DEMO_SECRET_FILE}) payops webhooks send FILE")
+            click.echo(f"[{stages.total}/{stages.total}] services: Dagster, Streamlit, webhook receiver")
+            _serve(current_settings(), dagster_port, streamlit_port, webhook_port)
+        except (KeyboardInterrupt, services.Stop):
+            click.echo("\nstopping…")
+        finally:
+            if started_here and stop_embedded(s):
+                click.echo("stopped the embedded Postgres")

@@ -18,6 +18,7 @@ PAGES = {
     "Operations": [
         st.Page("views/webhooks.py", title="Webhooks", icon=":material/webhook:"),
         st.Page("views/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
+        st.Page("views/notifications.py", title="Notifications", icon=":material/notifications:"),
     ],
     "Admin": [
         st.Page("views/admin_refund.py", title="Refund", icon=":material/undo:"),

@@ -330,3 +330,51 @@ def reconciliation_exceptions(settings: Settings, livemode: bool, kinds: tuple[s
         """,
         {"livemode": livemode, "kinds": list(kinds)},
     )
+
+
+# The Notifications page reads the notifier's own tables (ops.alert_conditions, ops.alert_deliveries): they are
+# live operational state, like the failed events above, not figures a refresh computes.
+@st.cache_data(ttl=30, show_spinner=False)
+def alert_conditions(settings: Settings, days: int) -> pd.DataFrame:
+    """Conditions open now or opened in the last `days`, newest first."""
+    return _read(
+        settings,
+        "ops.alert_conditions",
+        """
+        select key, kind, severity, message, opened_at, resolved_at, resolved_at is null as is_open
+        from ops.alert_conditions
+        where resolved_at is null or opened_at >= now() - make_interval(days => :days)
+        order by resolved_at is null desc, opened_at desc
+        limit 500
+        """,
+        {"days": days},
+        parse_dates=["opened_at", "resolved_at"],
+    )
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def alert_delivery_status(settings: Settings, days: int) -> pd.DataFrame:
+    """Per channel: messages delivered, still undelivered (their latest attempt failed), retries, the last error."""
+    return _read(
+        settings,
+        "ops.alert_deliveries",
+        """
+        with latest as (
+            select distinct on (condition_id, channel, transition) *
+            from ops.alert_deliveries
+            where attempted_at >= now() - make_interval(days => :days)
+            order by condition_id, channel, transition, attempt desc
+        )
+        select channel,
+               count(*) filter (where delivered) as delivered,
+               count(*) filter (where not delivered) as undelivered,
+               sum(attempt - 1) as retries,
+               max(attempted_at) as last_attempt_at,
+               (array_agg(error order by attempted_at desc) filter (where error is not null))[1] as last_error
+        from latest
+        group by channel
+        order by channel
+        """,
+        {"days": days},
+        parse_dates=["last_attempt_at"],
+    )

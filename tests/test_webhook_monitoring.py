@@ -1,10 +1,9 @@
 """Webhook lag and health: figures measured in Postgres against figures computed here, the alert decision, the
-sensor's run requests, observations and alert-once cursor, the asset checks, and the HTTP notifier."""
+sensor's run requests, observations and alerts (once per open condition), the asset checks, the webhook channel."""
 
 from __future__ import annotations
 
 import json
-import logging
 import statistics
 import threading
 from collections.abc import Iterator
@@ -16,11 +15,13 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from dagster_project.defs.ingest.processing import PROCESS_STRIPE_EVENTS_JOB as PROCESS_JOB_NAME
 from dagster_project.defs.monitoring.checks import no_stripe_event_stuck_in_received, stripe_events_fresh
-from dagster_project.defs.monitoring.resources import AlertNotifierResource, WebhookMonitoringResource
-from dagster_project.defs.monitoring.sensors import PROCESS_JOB_NAME, webhook_lag_sensor
+from dagster_project.defs.monitoring.resources import WebhookMonitoringResource
+from dagster_project.defs.monitoring.sensors import webhook_lag_sensor
 from dagster_project.defs.resources import WarehouseResource
-from ingest.notify import Alert, HttpJsonNotifier, notifier_from_settings
+from ingest.freshness import freshness_policy
+from ingest.notify import Alert, DeliveryFailed, WebhookChannel
 from ingest.webhook_health import Thresholds, WebhookHealth, evaluate, measure
 from payops.db import ready_engine
 from payops.settings import Settings
@@ -56,7 +57,8 @@ def engine(module_warehouse: Settings) -> sa.Engine:
 @pytest.fixture(autouse=True)
 def empty_tables(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text("truncate ops.webhook_event_log, raw.stripe_events"))
+        conn.execute(sa.text("truncate ops.webhook_event_log, raw.stripe_events, ops.alert_deliveries, "
+                             "ops.alert_conditions"))
 
 
 class AlertReceiver:
@@ -104,7 +106,6 @@ def run_sensor(module_warehouse: Settings, cursor: str | None = None,
     resources = {
         "warehouse": WarehouseResource(payops_home=str(module_warehouse.home)),
         "webhook_monitoring": WebhookMonitoringResource(**thresholds),
-        "alert_notifier": AlertNotifierResource(timeout_seconds=2),
     }
     context = dg.build_sensor_context(
         instance=instance or dg.DagsterInstance.ephemeral(),
@@ -208,15 +209,13 @@ def test_sensor_alerts_once_when_p95_crosses_then_resolves_and_requests_processi
     assert alert["value"] == pytest.approx(expected_p95) and alert["threshold"] == 300
     assert "lag p95" in alert["text"]
 
-    second = run_sensor(module_warehouse, cursor=first.cursor, max_lag_p95_seconds=300)
-    assert len(alert_receiver.received) == 1, "the same state alerts only once"
-    assert second.cursor == first.cursor
+    run_sensor(module_warehouse, max_lag_p95_seconds=300)
+    assert len(alert_receiver.received) == 1, "the same state alerts only once, even from a fresh sensor cursor"
 
-    third = run_sensor(module_warehouse, cursor=second.cursor, max_lag_p95_seconds=1000)
+    run_sensor(module_warehouse, max_lag_p95_seconds=1000)
     [(_, resolution)] = alert_receiver.received[1:]
     assert resolution["key"] == "webhook_lag_p95" and resolution["resolved"] is True
     assert resolution["text"].startswith("[payops] RESOLVED")
-    assert json.loads(third.cursor) == {"notified_alerts": {}}
 
 
 def test_sensor_requests_no_run_without_a_backlog(engine, module_warehouse, alert_receiver):
@@ -243,28 +242,38 @@ def test_sensor_does_not_stack_a_run_while_one_is_in_flight(engine, module_wareh
     assert not result.run_requests
 
 
-def test_an_undelivered_alert_is_sent_again_on_the_next_tick(engine, module_warehouse, monkeypatch):
+def test_an_undelivered_alert_is_recorded_for_a_later_tick(engine, module_warehouse, monkeypatch):
     monkeypatch.setenv("PAYOPS_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/unreachable")
+    monkeypatch.setenv("PAYOPS_ALERT_BACKOFF_SECONDS", "0")
     seed(engine, {"received_at": datetime.now(UTC), "lag_seconds": 1, "status": "failed"})
 
-    result = run_sensor(module_warehouse)
+    run_sensor(module_warehouse)
 
-    assert json.loads(result.cursor) == {"notified_alerts": {}}
+    with engine.connect() as conn:
+        attempts = conn.execute(sa.text("select channel, delivered from ops.alert_deliveries order by id")).all()
+    # Three tries in the tick, then the same tick's pass over pending messages (back-off 0 here) tries once more.
+    assert attempts == [("log", True)] + [("webhook", False)] * 4
 
 
-def test_freshness_check_passes_on_a_recent_event_and_warns_on_an_old_one(engine, module_warehouse):
+def test_freshness_check_follows_the_one_policy(engine, module_warehouse):
     warehouse = WarehouseResource(payops_home=str(module_warehouse.home))
-    monitoring = WebhookMonitoringResource(freshness_hours=24)
-    empty = stripe_events_fresh(warehouse=warehouse, webhook_monitoring=monitoring)
-    assert not empty.passed
+    policy = freshness_policy()
+    empty = stripe_events_fresh(warehouse=warehouse)
+    assert not empty.passed and empty.severity == dg.AssetCheckSeverity.ERROR
 
-    seed(engine, {"received_at": datetime.now(UTC) - timedelta(hours=30), "lag_seconds": 1})
-    stale = stripe_events_fresh(warehouse=warehouse, webhook_monitoring=monitoring)
-    assert not stale.passed and stale.severity == dg.AssetCheckSeverity.WARN
-    assert stale.metadata["age_hours"].value == pytest.approx(30, abs=0.1)
+    stale_age = policy.error_after + timedelta(hours=1)
+    seed(engine, {"received_at": datetime.now(UTC) - stale_age, "lag_seconds": 1})
+    stale = stripe_events_fresh(warehouse=warehouse)
+    assert not stale.passed and stale.severity == dg.AssetCheckSeverity.ERROR
+    assert stale.metadata["age_hours"].value == pytest.approx(stale_age.total_seconds() / 3600, abs=0.1)
 
-    seed(engine, {"received_at": datetime.now(UTC) - timedelta(hours=1), "lag_seconds": 1, "event_id": "evt_new"})
-    assert stripe_events_fresh(warehouse=warehouse, webhook_monitoring=monitoring).passed
+    late_age = (policy.warn_after + policy.error_after) / 2
+    seed(engine, {"received_at": datetime.now(UTC) - late_age, "lag_seconds": 1, "event_id": "evt_late"})
+    late = stripe_events_fresh(warehouse=warehouse)
+    assert not late.passed and late.severity == dg.AssetCheckSeverity.WARN
+
+    seed(engine, {"received_at": datetime.now(UTC) - timedelta(minutes=5), "lag_seconds": 1, "event_id": "evt_new"})
+    assert stripe_events_fresh(warehouse=warehouse).passed
 
 
 def test_stuck_check_fails_on_an_event_waiting_in_received_too_long(engine, module_warehouse):
@@ -283,24 +292,13 @@ def test_stuck_check_fails_on_an_event_waiting_in_received_too_long(engine, modu
     assert stuck.metadata["stuck_events"].value == 1
 
 
-def test_http_notifier_never_raises_and_never_logs_the_secret_path(caplog):
-    notifier = HttpJsonNotifier(f"http://127.0.0.1:9{SECRET_PATH}", timeout_seconds=1)
+def test_webhook_channel_never_shows_the_secret_path():
+    channel = WebhookChannel(f"http://127.0.0.1:9{SECRET_PATH}", timeout_seconds=1)
     alert = Alert("webhook_failed", "error", "1 Stripe event failed processing", 1, 0)
-    with caplog.at_level(logging.WARNING):
-        assert notifier.send(alert) is False
-    assert "webhook_failed" in caplog.text and "127.0.0.1" in caplog.text
-    assert SECRET_PATH not in caplog.text and SECRET_PATH not in repr(notifier)
-
-
-def test_notifier_from_settings_posts_only_when_a_url_is_set(alert_receiver):
-    alert = Alert("webhook_backlog", "warning", "1001 Stripe events waiting", 1001, 1000)
-    assert notifier_from_settings(Settings.from_env({})).send(alert)
-    assert alert_receiver.received == []
-    assert notifier_from_settings(Settings.from_env()).send(alert)
-    [(_, body)] = alert_receiver.received
-    assert body == {"text": "[payops] WARNING: 1001 Stripe events waiting", "key": "webhook_backlog",
-                    "severity": "warning", "message": "1001 Stripe events waiting", "value": 1001,
-                    "threshold": 1000, "resolved": False}
+    with pytest.raises(DeliveryFailed) as failure:
+        channel.deliver(alert)
+    assert "127.0.0.1" in str(failure.value)
+    assert SECRET_PATH not in str(failure.value) and SECRET_PATH not in repr(channel)
 
 
 def test_checks_run_with_each_materialization_of_stripe_events(engine, module_warehouse):

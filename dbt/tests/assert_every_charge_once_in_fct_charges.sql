@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_charges'}}}) }}  -- a Dagster asset check on fct_charges
 -- Every charge that any event describes is in fct_charges; its unique index on charge_id keeps it
 -- there at most once. Read from the charge-event history (indexed on charge_id), not the million
 -- events of every type.

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_disputes'}}}) }}  -- a Dagster asset check on fct_disputes
 -- Every dispute that any event describes is in fct_disputes exactly once. Read from the dispute-event
 -- history, not the million events of every type.
 select dispute_events.dispute_id, count(fct_disputes.dispute_id) as rows_in_fct_disputes

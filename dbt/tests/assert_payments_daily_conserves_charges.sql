@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'payments_daily'}}}) }}  -- a Dagster asset check on payments_daily
 -- payments_daily neither loses nor invents charges: per currency and livemode, its gross equals
 -- the captured amount of succeeded, captured charges in staging, and its attempts equal the
 -- number of distinct charges. A row here is a (currency, livemode) that does not add up.

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'payments_daily'}}}) }}  -- a Dagster asset check on payments_daily
 -- payments_daily's attempts, gross and refunds, summed per currency and mode, equal the same sums
 -- over fct_charges and fct_refunds: the daily mart neither loses nor invents a charge or a refund.
 with

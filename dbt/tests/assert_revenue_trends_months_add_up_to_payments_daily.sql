@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'revenue_trends'}}}) }}  -- a Dagster asset check on revenue_trends
 -- Monthly (and weekly) revenue_trends sums equal payments_daily's totals per currency and mode.
 {%- set measures = ['charges_succeeded', 'gross_amount_minor', 'refunded_amount_minor', 'dispute_loss_amount_minor', 'net_amount_minor'] %}
 with

@@ -1,8 +1,8 @@
 """Raw landing assets: Stripe events from the landing folder, and the platform's own tables."""
 
-
 import dagster as dg
 
+from dagster_project.defs.freshness import PAYOPS_FRESHNESS
 from dagster_project.defs.resources import WarehouseResource
 from ingest.app_tables import copy_app_tables
 from ingest.stripe_events import LoadResult, replay
@@ -14,6 +14,7 @@ REJECTIONS_LOGGED = 50
     key=["raw", "stripe_events"],
     group_name="ingest",
     kinds={"python", "postgres"},
+    freshness_policy=PAYOPS_FRESHNESS,
     description="Stripe events replayed from PAYOPS_HOME/landing/stripe (new files only), one row per event id.",
 )
 def stripe_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -36,6 +37,7 @@ def stripe_events(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     key=["raw", "app_rows"],
     group_name="ingest",
     kinds={"python", "postgres"},
+    freshness_policy=PAYOPS_FRESHNESS,
     description="The platform's tables copied incrementally by updated_at into raw.app_rows.",
 )
 def app_rows(warehouse: WarehouseResource) -> dg.MaterializeResult:

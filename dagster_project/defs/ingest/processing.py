@@ -39,7 +39,7 @@ def stripe_state_tables(context: dg.AssetExecutionContext, warehouse: WarehouseR
         yield dg.MaterializeResult(asset_key=key, metadata={**shared, "rows_written": result.rows_written[table]})
 
 
-process_stripe_events = dg.define_asset_job(
+process_stripe_events_job = dg.define_asset_job(
     PROCESS_STRIPE_EVENTS_JOB,
     selection=dg.AssetSelection.assets(*STATE_TABLE_KEYS.values()),
     description="Process every due Stripe event into the state tables (launched when the webhook log has a backlog).",

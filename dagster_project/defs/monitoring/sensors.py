@@ -1,18 +1,13 @@
 """The Stripe webhook feed's lag and health, measured every minute: plotted on raw.stripe_events, alerted on when
 a threshold is crossed, and the processing job started when events are waiting."""
 
-import json
-from dataclasses import asdict
-
 import dagster as dg
 
-from dagster_project.defs.monitoring.resources import AlertNotifierResource, WebhookMonitoringResource
+from dagster_project.defs.ingest.processing import PROCESS_STRIPE_EVENTS_JOB
+from dagster_project.defs.monitoring.resources import WebhookMonitoringResource
 from dagster_project.defs.resources import WarehouseResource
-from ingest.notify import Alert, Notifier
-from ingest.webhook_health import WebhookHealth, evaluate, measure
+from ingest.webhook_health import WEBHOOK_ALERT_KINDS, WebhookHealth, evaluate, measure
 
-# Defined in defs/ingest/processing.py (PROCESS_JOB_NAME); named here so monitoring does not import processing.
-PROCESS_JOB_NAME = "process_stripe_events"
 STRIPE_EVENTS = dg.AssetKey(["raw", "stripe_events"])
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -43,61 +38,41 @@ def health_observation(health: WebhookHealth) -> dg.AssetObservation:
     )
 
 
-def notify_changes(notifier: Notifier, notified: dict[str, dict], alerts: list[Alert]) -> dict[str, dict]:
-    """Send the alerts that began and resolutions of those that ended since the last tick; return the alerts
-    the notifier now knows as active. An undelivered alert or resolution stays pending, to be sent next tick."""
-    firing = {alert.key: alert for alert in alerts}
-    now_notified = {}
-    for key, alert in firing.items():
-        if key in notified:
-            now_notified[key] = notified[key]
-        elif notifier.send(alert):
-            now_notified[key] = asdict(alert)
-    for key, sent in notified.items():
-        if key not in firing and not notifier.send(Alert(**{**sent, "resolved": True})):
-            now_notified[key] = sent
-    return now_notified
-
-
-def read_cursor(cursor: str | None) -> dict[str, dict]:
-    try:
-        return json.loads(cursor)["notified_alerts"] if cursor else {}
-    except (ValueError, KeyError, TypeError):
-        # A cursor from another version, or reset by hand: start afresh, at worst alerting once more.
-        return {}
-
-
 def processing_request(context: dg.SensorEvaluationContext, health: WebhookHealth) -> dg.RunRequest | None:
     if not health.due:
         return None
-    in_flight = context.instance.get_runs(filters=dg.RunsFilter(job_name=PROCESS_JOB_NAME, statuses=IN_FLIGHT), limit=1)
+    in_flight = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=PROCESS_STRIPE_EVENTS_JOB, statuses=IN_FLIGHT), limit=1
+    )
     if in_flight:
         return None
     # The key changes only when new work arrives, so a finished run is not requested again for the same events.
-    return dg.RunRequest(run_key=f"due-through-{health.newest_due_at.isoformat()}", job_name=PROCESS_JOB_NAME)
+    return dg.RunRequest(
+        run_key=f"due-through-{health.newest_due_at.isoformat()}", job_name=PROCESS_STRIPE_EVENTS_JOB
+    )
 
 
 @dg.sensor(
-    job_name=PROCESS_JOB_NAME,
+    job_name=PROCESS_STRIPE_EVENTS_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Measures Stripe webhook lag and the processing queue, records them on raw.stripe_events, "
-    "alerts when a threshold is crossed (once per change), and starts processing when events are waiting.",
+    "alerts when a threshold is crossed (once per open condition, ops.alert_conditions), retries undelivered "
+    "alerts, and starts processing when events are waiting.",
 )
 def webhook_lag_sensor(
     context: dg.SensorEvaluationContext,
     warehouse: WarehouseResource,
     webhook_monitoring: WebhookMonitoringResource,
-    alert_notifier: AlertNotifierResource,
 ) -> dg.SensorResult:
     health = measure(warehouse.engine())
-    notified = notify_changes(
-        alert_notifier.notifier(), read_cursor(context.cursor), evaluate(health, webhook_monitoring.thresholds())
-    )
+    notifier = warehouse.notifier()
+    notifier.sync(WEBHOOK_ALERT_KINDS, evaluate(health, webhook_monitoring.thresholds()))
+    notifier.deliver_pending()
     run_request = processing_request(context, health)
     return dg.SensorResult(
         run_requests=[run_request] if run_request else None,
-        skip_reason=None if run_request else f"{health.due} events due for processing",
-        cursor=json.dumps({"notified_alerts": notified}),
+        skip_reason=None if run_request else dg.SkipReason(
+            "a processing run is already in flight" if health.due else "no Stripe event is due for processing"),
         asset_events=[health_observation(health)],
     )

@@ -1,0 +1,1 @@
+"""When the graph runs unattended: hourly and nightly schedules, automation conditions, retries."""
