@@ -14,7 +14,7 @@ references its `requested` row.
 nothing else, not even SELECT. The chain trigger reads the previous row as the table owner (SECURITY DEFINER).
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
