@@ -26,6 +26,7 @@ def stripe_event(event_id: str, created: int = 1_780_000_000) -> dict:
             "type": "charge.succeeded", "data": {"object": charge}}
 
 
+@pytest.mark.fast
 def test_help_lists_every_command_with_its_purpose():
     result = subprocess.run([*PAYOPS, "--help"], capture_output=True, text=True, check=True)
     listed = dict(re.findall(r"^  ([a-z-]+)\s{2,}(\S.*)$", result.stdout.split("Commands:")[1], re.MULTILINE))
@@ -72,6 +73,7 @@ def test_replay_names_a_missing_path(module_warehouse, tmp_path):
     assert f"{tmp_path / 'nowhere'}: no such file or directory" in result.stderr
 
 
+@pytest.mark.fast
 def test_an_unreachable_warehouse_gives_a_clear_error_with_the_password_masked(monkeypatch):
     monkeypatch.setenv("WAREHOUSE_URL", "postgresql://payops:hunter2@127.0.0.1:9/warehouse")
     result = subprocess.run([*PAYOPS, "ingest", "replay", "whatever.jsonl"], capture_output=True, text=True)
@@ -87,6 +89,7 @@ def test_ingest_app_says_what_to_do_when_the_platform_tables_are_missing(module_
     assert "run `payops demo-data`" in result.stderr
 
 
+@pytest.mark.fast
 def test_a_bad_time_zone_is_named(monkeypatch):
     monkeypatch.setenv("PAYOPS_TIMEZONE", "Mars/Olympus")
     result = CliRunner().invoke(main, ["db", "url"])
