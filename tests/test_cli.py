@@ -121,3 +121,20 @@ def test_warehouse_url_replaces_the_embedded_postgres(module_warehouse, tmp_path
         assert conn.execute(sa.text("select source from raw.stripe_events where event_id = 'evt_via_url'")).scalar()
     stop = CliRunner().invoke(main, ["db", "stop"])
     assert stop.exit_code == 1 and "WAREHOUSE_URL is set" in stop.stderr
+
+
+def test_demo_data_then_ingest_app_copies_each_platform_row_once_and_then_only_what_changed(module_warehouse,
+                                                                                             tmp_path):
+    generated = CliRunner().invoke(main, ["demo-data", "--days", "3", "--students", "4", "--seed", "3",
+                                          "--end", "2026-06-30", "--out", str(tmp_path / "events")])
+    assert generated.exit_code == 0, generated.output
+    app_rows = {table: int(n) for table, n in re.findall(r"^  app\.(\w+): (\d+) rows$", generated.stdout, re.M)}
+    assert app_rows["students"] > 0 and app_rows["purchase_transactions"] > 0
+    copied = re.compile(r"^(\w+): (\d+) changed of (\d+) read", re.M)
+
+    first = CliRunner().invoke(main, ["ingest", "app"])
+    second = CliRunner().invoke(main, ["ingest", "app"])
+
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert {table: int(changed) for table, changed, _ in copied.findall(first.stdout)} == app_rows
+    assert {table: int(changed) for table, changed, _ in copied.findall(second.stdout)} == dict.fromkeys(app_rows, 0)
