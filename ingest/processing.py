@@ -2,8 +2,8 @@
 
 Every stored event enters ops.webhook_event_log as `received`. A worker claims a batch of due events (committed
 as `processing`; SKIP LOCKED keeps concurrent workers off each other's events) and applies it with one
-set-based upsert per state table. An upsert only replaces a row by a newer state of the object, ranked as
-dbt/macros/latest_state.sql ranks them: newest event `created`, then the object's own fields, then event id.
+set-based upsert per state table. An upsert only replaces a row by a newer state of the object, ranked here
+and nowhere else (docs/decisions.md §9): newest event `created`, then the object's own fields, then event id.
 So batches may arrive in any order, run twice or side by side, and the state tables come out the same.
 
 A batch whose statements fail (a payload a cast cannot read) is halved inside savepoints until each failing
@@ -49,7 +49,7 @@ THE_EVENT_OBJECT = "$.data.object"
 
 
 def status_rank(object_type: str) -> str:
-    """SQL ranking `obj`'s status in its life; unknown statuses rank 0, as in the dbt macro."""
+    """SQL ranking `obj`'s status in its life; unknown statuses rank 0."""
     whens = " ".join(
         f"when '{status}' then {rank}"
         for rank, statuses in enumerate(STATUS_ORDER[object_type], 1)
@@ -65,8 +65,8 @@ class StateTable:
     sources: dict[str, str]
     """event object_type -> JSON path to the objects of this kind in such an event"""
     tiebreak: tuple[str, ...]
-    """bigint SQL expressions over `obj` ordering two states of one second, as the dbt staging's tie_breakers
-    (compared as an array, where NULL ranks highest: the same as dbt's `desc`, nulls first)"""
+    """bigint SQL expressions over `obj` ordering two states of one second (compared as an array, where NULL
+    ranks highest)"""
 
     @property
     def upsert(self) -> sa.TextClause:

@@ -14,7 +14,6 @@ from payops.errors import PayopsError
 from payops.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-SCHEMAS = ("raw", "ops", "analytics")
 
 
 class WarehouseUnavailable(PayopsError, RuntimeError):

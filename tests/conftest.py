@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from payops.settings import Settings
 # Variables a test's warehouse must not inherit from the developer's shell.
 OUTSIDE_SETTINGS = ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_HOME", "DAGSTER_PG_URL", "PAYOPS_TIMEZONE",
                     "STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY", "STRIPE_API_BASE", "PAYOPS_ALERT_WEBHOOK_URL")
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
+DBT = Path(sys.executable).with_name("dbt")
 TIMEZONE = "America/Sao_Paulo"
 """The pipeline's reporting time zone: not UTC, so day cutting is exercised."""
 END = date(2026, 6, 30)
@@ -46,6 +50,21 @@ def embedded_warehouse(home: Path, **env: str) -> Iterator[Settings]:
             yield settings
         finally:
             stop_embedded(settings)
+
+
+def dbt(settings: Settings, target_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`dbt ARGS` on the settings' warehouse, as Dagster runs it, with its compiled files and logs under
+    `target_path`. A failure fails the test, showing dbt's output, unless `check` is false."""
+    from payops.db import dbt_env
+
+    result = subprocess.run(
+        [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target_path), "--log-path", str(target_path / "logs")],
+        env={**os.environ, **dbt_env(settings)}, capture_output=True, text=True, timeout=600, check=False,
+    )
+    if check:
+        assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+    return result
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,15 @@ class Figures:
     charge_attempts: int = 0
     charges_succeeded: int = 0
     charges_failed: int = 0
-    gross_minor: int = 0
-    refunded_minor: int = 0
-    dispute_loss_minor: int = 0
-    net_minor: int = 0
-    dispute_fee_minor: int = 0
+    gross_amount_minor: int = 0
+    refunded_amount_minor: int = 0
+    dispute_loss_amount_minor: int = 0
+    net_amount_minor: int = 0
+    dispute_fee_amount_minor: int = 0
+
+
+FIGURE_COLUMNS = tuple(field.name for field in fields(Figures))
+"""Each figure is named as its payments_daily column."""
 
 
 def read_events(paths: Iterable[Path]) -> list[dict]:
@@ -77,7 +81,7 @@ def expected_payments_daily(events: list[dict], timezone: str = "UTC") -> dict[K
         if charge["status"] == "succeeded":
             on_charge_day.charges_succeeded += 1
             if charge["captured"]:
-                on_charge_day.gross_minor += charge["amount_captured"]
+                on_charge_day.gross_amount_minor += charge["amount_captured"]
         elif charge["status"] == "failed":
             on_charge_day.charges_failed += 1
         # A released authorization also gets amount_refunded although no money moved; only captured
@@ -85,7 +89,7 @@ def expected_payments_daily(events: list[dict], timezone: str = "UTC") -> dict[K
         if charge["captured"]:
             for event_created, increment in _refund_increments(history):
                 if increment:
-                    figures[(day(event_created), currency, livemode)].refunded_minor += increment
+                    figures[(day(event_created), currency, livemode)].refunded_amount_minor += increment
 
     fees_by_txn: dict[str, tuple[dict, bool]] = {}
     for history in dispute_events.values():
@@ -94,16 +98,16 @@ def expected_payments_daily(events: list[dict], timezone: str = "UTC") -> dict[K
             # The first event showing 'lost' is when the loss became final; later repeats must not move it.
             closed_at = min(e["created"] for e in history if e["data"]["object"]["status"] == "lost")
             key = (day(closed_at), dispute["currency"].lower(), dispute["livemode"])
-            figures[key].dispute_loss_minor += dispute["amount"]
+            figures[key].dispute_loss_amount_minor += dispute["amount"]
         # Every later event of a dispute repeats its balance transactions: one fee per transaction id.
         for event in sorted(history, key=lambda e: (e["created"], e["id"])):
             for txn in event["data"]["object"].get("balance_transactions") or []:
                 fees_by_txn.setdefault(txn["id"], (txn, dispute["livemode"]))
     for txn, livemode in fees_by_txn.values():
-        figures[(day(txn["created"]), txn["currency"].lower(), livemode)].dispute_fee_minor += txn["fee"]
+        figures[(day(txn["created"]), txn["currency"].lower(), livemode)].dispute_fee_amount_minor += txn["fee"]
 
     for f in figures.values():
-        f.net_minor = f.gross_minor - f.refunded_minor - f.dispute_loss_minor
+        f.net_amount_minor = f.gross_amount_minor - f.refunded_amount_minor - f.dispute_loss_amount_minor
     return {key: f for key, f in figures.items() if any(getattr(f, field.name) for field in fields(f))}
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oracle import (
+    FIGURE_COLUMNS,
     Figures,
     _charge_recency,
     _events_by_object,
@@ -385,18 +386,6 @@ def expected_payments_daily_extensions(events: list[dict], timezone: str = "UTC"
 
 # -- revenue_trends -------------------------------------------------------------------------------------------
 
-TREND_FIGURES = {  # Figures field -> payments_daily column
-    "charge_attempts": "charge_attempts",
-    "charges_succeeded": "charges_succeeded",
-    "charges_failed": "charges_failed",
-    "gross_minor": "gross_amount_minor",
-    "refunded_minor": "refunded_amount_minor",
-    "dispute_loss_minor": "dispute_loss_amount_minor",
-    "net_minor": "net_amount_minor",
-    "dispute_fee_minor": "dispute_fee_amount_minor",
-}
-
-
 def expected_revenue_trends(events: list[dict], timezone: str = "UTC") -> dict[tuple[str, date, str, bool], dict]:
     """(period_type, period_start, currency, livemode) -> sums of the payments_daily figures over the period's
     days in the dense calendar, and net_growth_rate = (net − previous net) / |previous net| (None without a
@@ -407,10 +396,10 @@ def expected_revenue_trends(events: list[dict], timezone: str = "UTC") -> dict[t
         for period_type, truncate in (("week", week_start), ("month", month_start)):
             for day in days:
                 key = (period_type, truncate(day), currency, livemode)
-                row = rows.setdefault(key, dict.fromkeys(TREND_FIGURES.values(), 0))
+                row = rows.setdefault(key, dict.fromkeys(FIGURE_COLUMNS, 0))
                 figures = daily.get((day, currency, livemode), Figures())
-                for field, column in TREND_FIGURES.items():
-                    row[column] += getattr(figures, field)
+                for column in FIGURE_COLUMNS:
+                    row[column] += getattr(figures, column)
     for (period_type, start, currency, livemode), row in rows.items():
         previous = start - timedelta(days=7) if period_type == "week" else previous_month(start)
         before = rows.get((period_type, previous, currency, livemode))
@@ -478,8 +467,8 @@ def expected_dispute_metrics(events: list[dict], timezone: str = "UTC") -> dict[
             prior = sales[(previous_month(month), network, livemode)]
             still_open = sum(1 for d in all_disputes if key(d)[1:] == (network, livemode) and d["created_day"] <= end
                              and (d["closed_day"] is None or d["closed_day"] > end))
-            row = {"disputes": n, "inquiries": inquiries[k], "open_disputes": still_open, "succeeded_charges": same,
-                   "prior_month_succeeded_charges": prior,
+            row = {"disputes": n, "inquiries": inquiries[k], "open_disputes": still_open, "card_sales_same_month": same,
+                   "card_transactions_prior_month": prior,
                    "visa_ratio": Fraction(n, same) if same else None,
                    "mastercard_ratio": Fraction(n, prior) if prior else None}
             if n or inquiries[k] or still_open or same or prior:
@@ -527,25 +516,27 @@ def expected_student_payment_summary(events: list[dict], timezone: str = "UTC") 
 
     def row_of(charge: dict) -> dict:
         key = (charge["student_id"], charge["currency"], charge["livemode"])
-        return rows.setdefault(key, {"gross_minor": 0, "refunds_minor": 0, "dispute_loss_minor": 0,
-                                     "failed_attempts": 0, "disputes": 0, "last_payment_at": None})
+        return rows.setdefault(key, {"gross_amount_minor": 0, "refunded_amount_minor": 0,
+                                     "dispute_loss_amount_minor": 0, "failed_attempts": 0, "disputes": 0,
+                                     "last_payment_at": None})
 
     for c in charges.values():
         row = row_of(c)
         if c["status"] == "succeeded" and c["captured"]:
-            row["gross_minor"] += c["amount_captured_minor"]
+            row["gross_amount_minor"] += c["amount_captured_minor"]
             row["last_payment_at"] = max(filter(None, (row["last_payment_at"], c["created_at"])))
         row["failed_attempts"] += c["status"] == "failed"
     for (cid, _, _, _, amount, _), n in expected_fct_refunds(events, timezone).items():
-        row_of(charges[cid])["refunds_minor"] += amount * n
+        row_of(charges[cid])["refunded_amount_minor"] += amount * n
     for dp in expected_fct_disputes(events, timezone).values():
         if dp["charge_id"] in charges:
             row = row_of(charges[dp["charge_id"]])
             row["disputes"] += 1
             if dp["status"] == "lost":
-                row["dispute_loss_minor"] += dp["amount_minor"]
+                row["dispute_loss_amount_minor"] += dp["amount_minor"]
     for row in rows.values():
-        row["net_minor"] = row["gross_minor"] - row["refunds_minor"] - row["dispute_loss_minor"]
+        row["net_amount_minor"] = (row["gross_amount_minor"] - row["refunded_amount_minor"]
+                                   - row["dispute_loss_amount_minor"])
     return rows
 
 

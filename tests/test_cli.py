@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from payops.db import ready_engine
+from payops.settings import Settings
 from payops_cli.main import main
 
 PAYOPS = [str(Path(sys.executable).parent / "payops")]
@@ -26,6 +33,7 @@ def stripe_event(event_id: str, created: int = 1_780_000_000) -> dict:
             "type": "charge.succeeded", "data": {"object": charge}}
 
 
+@pytest.mark.fast
 def test_help_lists_every_command_with_its_purpose():
     result = subprocess.run([*PAYOPS, "--help"], capture_output=True, text=True, check=True)
     listed = dict(re.findall(r"^  ([a-z-]+)\s{2,}(\S.*)$", result.stdout.split("Commands:")[1], re.MULTILINE))
@@ -72,6 +80,7 @@ def test_replay_names_a_missing_path(module_warehouse, tmp_path):
     assert f"{tmp_path / 'nowhere'}: no such file or directory" in result.stderr
 
 
+@pytest.mark.fast
 def test_an_unreachable_warehouse_gives_a_clear_error_with_the_password_masked(monkeypatch):
     monkeypatch.setenv("WAREHOUSE_URL", "postgresql://payops:hunter2@127.0.0.1:9/warehouse")
     result = subprocess.run([*PAYOPS, "ingest", "replay", "whatever.jsonl"], capture_output=True, text=True)
@@ -87,6 +96,7 @@ def test_ingest_app_says_what_to_do_when_the_platform_tables_are_missing(module_
     assert "run `payops demo-data`" in result.stderr
 
 
+@pytest.mark.fast
 def test_a_bad_time_zone_is_named(monkeypatch):
     monkeypatch.setenv("PAYOPS_TIMEZONE", "Mars/Olympus")
     result = CliRunner().invoke(main, ["db", "url"])
@@ -118,3 +128,78 @@ def test_warehouse_url_replaces_the_embedded_postgres(module_warehouse, tmp_path
         assert conn.execute(sa.text("select source from raw.stripe_events where event_id = 'evt_via_url'")).scalar()
     stop = CliRunner().invoke(main, ["db", "stop"])
     assert stop.exit_code == 1 and "WAREHOUSE_URL is set" in stop.stderr
+
+
+def test_demo_data_then_ingest_app_copies_each_platform_row_once_and_then_only_what_changed(module_warehouse,
+                                                                                             tmp_path):
+    generated = CliRunner().invoke(main, ["demo-data", "--days", "3", "--students", "4", "--seed", "3",
+                                          "--end", "2026-06-30", "--out", str(tmp_path / "events")])
+    assert generated.exit_code == 0, generated.output
+    app_rows = {table: int(n) for table, n in re.findall(r"^  app\.(\w+): (\d+) rows$", generated.stdout, re.M)}
+    assert app_rows["students"] > 0 and app_rows["purchase_transactions"] > 0
+    copied = re.compile(r"^(\w+): (\d+) changed of (\d+) read", re.M)
+
+    first = CliRunner().invoke(main, ["ingest", "app"])
+    second = CliRunner().invoke(main, ["ingest", "app"])
+
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert {table: int(changed) for table, changed, _ in copied.findall(first.stdout)} == app_rows
+    assert {table: int(changed) for table, changed, _ in copied.findall(second.stdout)} == dict.fromkeys(app_rows, 0)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serve_stops_every_app_and_names_the_one_that_died(module_warehouse, monkeypatch):
+    """`payops serve` runs Dagster and Streamlit (no receiver without a secret) until one of them stops: then it
+    stops the others and says which one died."""
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "")
+    dagster_port, streamlit_port = free_port(), free_port()
+    killed: list[str] = []
+
+    def kill_streamlit_once_it_answers() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            streamlit = [child for child in set(psutil.Process().children()) - children_before
+                         if any("streamlit" in part for part in child.cmdline()[:2])]
+            if streamlit and answers(streamlit_port):
+                os.killpg(streamlit[0].pid, signal.SIGKILL)
+                killed.append("streamlit")
+                return
+            time.sleep(0.5)
+
+    children_before = set(psutil.Process().children())
+    killer = threading.Thread(target=kill_streamlit_once_it_answers, daemon=True)
+    killer.start()
+    result = CliRunner().invoke(main, ["serve", "--dagster-port", str(dagster_port),
+                                       "--streamlit-port", str(streamlit_port)])
+    killer.join(5)
+
+    assert killed == ["streamlit"], result.output
+    assert result.exit_code == 1
+    assert "The webhook receiver is not started: set STRIPE_WEBHOOK_SECRET to run it." in result.stdout
+    assert f"Streamlit:   http://127.0.0.1:{streamlit_port}" in result.stdout
+    assert "Streamlit stopped unexpectedly" in result.stderr
+    assert set(psutil.Process().children()) <= children_before, "serve should stop every app it started"
+
+
+@pytest.mark.fast
+def test_the_demo_webhook_secret_is_made_once_and_kept_private(tmp_path, monkeypatch):
+    from payops_cli.main import DEMO_SECRET_FILE, _demo_webhook_secret
+
+    monkeypatch.setenv("PAYOPS_HOME", str(tmp_path))
+    settings = Settings.from_env()
+
+    secret = _demo_webhook_secret(settings)
+
+    assert secret.startswith("whsec_") and len(secret) > 30
+    assert _demo_webhook_secret(settings) == secret
+    assert (tmp_path / DEMO_SECRET_FILE).stat().st_mode & 0o777 == 0o600

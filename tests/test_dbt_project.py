@@ -4,22 +4,17 @@ Stripe events that exercise the edge cases payments_daily must get right (see do
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import dbt
 
 import payops.db
 from ingest.processing import process_pending
 from payops.settings import Settings
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
-DBT = Path(sys.executable).with_name("dbt")
 API_VERSION = "2026-07-29.dahlia"
 
 DAY_1 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -228,19 +223,10 @@ def warehouse(tmp_path_factory):
         settings = Settings.from_env()
         eng = payops.db.ready_engine(settings)
         try:
-            yield eng, {**os.environ, **payops.db.dbt_env(settings)}, home
+            yield eng, settings, home / "dbt_target"
         finally:
             eng.dispose()
             payops.db.stop_embedded(settings)
-
-
-def dbt(env: dict[str, str], home: Path, *args: str) -> None:
-    result = subprocess.run(
-        [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
 
 
 def insert_events(eng: sa.Engine, events: list[dict]) -> None:
@@ -272,15 +258,15 @@ def insert_events(eng: sa.Engine, events: list[dict]) -> None:
 
 
 def test_dbt_builds_on_empty_raw_then_on_edge_cases(warehouse):
-    eng, env, home = warehouse
+    eng, settings, target = warehouse
 
-    dbt(env, home, "seed")
-    dbt(env, home, "build")  # empty raw: models, unit tests and data tests
+    dbt(settings, target, "seed")
+    dbt(settings, target, "build")  # empty raw: models, unit tests and data tests
     with eng.connect() as conn:
         assert conn.execute(sa.text("select count(*) from analytics.payments_daily")).scalar() == 0
 
     insert_events(eng, EVENTS)
-    dbt(env, home, "build")  # includes the conservation test and the contract
+    dbt(settings, target, "build")  # includes the conservation test and the contract
 
     with eng.connect() as conn:
         rows = conn.execute(sa.text(f"select day, currency, livemode, {COLUMNS} from analytics.payments_daily")).all()
@@ -315,9 +301,9 @@ def test_every_table_a_build_creates_has_planner_statistics(warehouse):
     """A table a build has just created has no statistics until autovacuum gets to it, maybe minutes later, and
     the planner would guess a third of its rows pass each incremental build's watermark filter; the models'
     post-hook analyzes it. Some tables hold no rows here, and an empty table gets no statistics."""
-    eng, env, home = warehouse
+    eng, settings, target = warehouse
     insert_events(eng, [{**EVENTS[0], "id": "evt_statistics_probe"}])
-    dbt(env, home, "run", "--full-refresh")
+    dbt(settings, target, "run", "--full-refresh")
 
     with eng.connect() as conn:
         tables = conn.execute(sa.text(
@@ -336,7 +322,7 @@ def test_every_table_a_build_creates_has_planner_statistics(warehouse):
 def test_each_table_rebuilt_whole_holds_its_grain_in_a_unique_index(warehouse):
     """The grain each model documents is a unique index, built before the new table replaces the old one, so a
     duplicate fails the build instead of waiting for a test that scans the table (decision 19)."""
-    eng, env, home = warehouse
+    eng, settings, target = warehouse
     grains = {
         "payments_daily": ["day", "currency", "livemode"],
         "failure_analysis": ["day", "currency", "livemode", "dimension", "dimension_value"],
@@ -360,11 +346,11 @@ def test_each_table_rebuilt_whole_holds_its_grain_in_a_unique_index(warehouse):
 def test_a_value_the_contract_refuses_fails_the_build_by_name_and_keeps_the_table(warehouse):
     """Staging enforces its allowed values as the rows are written (decision 19): a charge state Stripe's charge
     statuses do not include fails the model with the constraint named, and the table keeps its rows."""
-    eng, env, home = warehouse
+    eng, settings, target = warehouse
     probe = {**EVENTS[0], "id": "evt_contract_probe"}
     charge_id = probe["data"]["object"]["id"]
     insert_events(eng, [probe])
-    dbt(env, home, "run", "--select", "stg_stripe__charges", "--full-refresh")
+    dbt(settings, target, "run", "--select", "stg_stripe__charges", "--full-refresh")
     staged = "select status from analytics.stg_stripe__charges where charge_id = :id"
     with eng.connect() as conn:
         status_before = conn.execute(sa.text(staged), {"id": charge_id}).scalar_one()
@@ -374,12 +360,7 @@ def test_a_value_the_contract_refuses_fails_the_build_by_name_and_keeps_the_tabl
         conn.execute(sa.text("update raw.stripe_charges set object = jsonb_set(object, '{status}', '\"mystery\"'),"
                              " updated_at = now() where id = :id"), {"id": charge_id})
     try:
-        result = subprocess.run(
-            [str(DBT), "run", "--select", "stg_stripe__charges", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(home / "dbt_target"),
-             "--log-path", str(home / "dbt_logs")],
-            env=env, capture_output=True, text=True, timeout=300,
-        )
+        result = dbt(settings, target, "run", "--select", "stg_stripe__charges", check=False)
         assert result.returncode != 0
         assert "violates check constraint" in result.stdout and "stg_stripe__charges" in result.stdout
         with eng.connect() as conn:

@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime
 from itertools import count
 from pathlib import Path
 
+import pytest
 from oracle import Figures, expected_payments_daily, read_events
+
+pytestmark = pytest.mark.fast
 
 JUNE_1, JUNE_2, JUNE_3, JUNE_5, JUNE_7 = (date(2026, 6, d) for d in (1, 2, 3, 5, 7))
 _event_numbers = count(1)
@@ -55,6 +58,11 @@ def succeeded(amount: int = 1000, **kwargs) -> dict:
     return event("charge.succeeded", charge(amount=amount, **kwargs), at(JUNE_1))
 
 
+def one_paid_charge(amount: int) -> Figures:
+    """A day's figures with one succeeded, captured charge of `amount` (minor units) and nothing else."""
+    return Figures(charge_attempts=1, charges_succeeded=1, gross_amount_minor=amount, net_amount_minor=amount)
+
+
 def test_read_events_reads_jsonl_and_json_files_and_folders_counting_each_id_once(tmp_path: Path) -> None:
     first, second = succeeded(), event("charge.refunded", charge(amount_refunded=300), at(JUNE_2))
     (tmp_path / "events-0001.jsonl").write_text(f"{json.dumps(first)}\n{json.dumps(second)}\n\n")
@@ -73,8 +81,8 @@ def test_a_duplicated_event_is_counted_once() -> None:
     refund = event("charge.refunded", charge(amount_refunded=300), at(JUNE_2))
 
     assert expected_payments_daily([delivery, delivery, refund, refund]) == {
-        (JUNE_1, "usd", True): Figures(charge_attempts=1, charges_succeeded=1, gross_minor=1000, net_minor=1000),
-        (JUNE_2, "usd", True): Figures(refunded_minor=300, net_minor=-300),
+        (JUNE_1, "usd", True): one_paid_charge(1000),
+        (JUNE_2, "usd", True): Figures(refunded_amount_minor=300, net_amount_minor=-300),
     }
 
 
@@ -83,9 +91,9 @@ def test_refunds_delivered_in_reverse_order_keep_the_newest_cumulative_amount_on
     full = event("charge.refunded", charge(amount_refunded=1000), at(JUNE_3))
 
     assert expected_payments_daily([full, partial, succeeded()]) == {
-        (JUNE_1, "usd", True): Figures(charge_attempts=1, charges_succeeded=1, gross_minor=1000, net_minor=1000),
-        (JUNE_2, "usd", True): Figures(refunded_minor=300, net_minor=-300),
-        (JUNE_3, "usd", True): Figures(refunded_minor=700, net_minor=-700),
+        (JUNE_1, "usd", True): one_paid_charge(1000),
+        (JUNE_2, "usd", True): Figures(refunded_amount_minor=300, net_amount_minor=-300),
+        (JUNE_3, "usd", True): Figures(refunded_amount_minor=700, net_amount_minor=-700),
     }
 
 
@@ -95,7 +103,8 @@ def test_a_refund_object_next_to_charge_refunded_is_not_counted_again() -> None:
     events = [succeeded(), event("refund.created", refund, at(JUNE_2)),
               event("charge.refunded", charge(amount_refunded=400), at(JUNE_2))]
 
-    assert expected_payments_daily(events)[(JUNE_2, "usd", True)] == Figures(refunded_minor=400, net_minor=-400)
+    assert expected_payments_daily(events)[(JUNE_2, "usd", True)] == Figures(refunded_amount_minor=400,
+                                                                             net_amount_minor=-400)
 
 
 def test_a_refund_failing_after_it_succeeded_is_a_negative_increment_on_the_day_it_failed() -> None:
@@ -104,8 +113,8 @@ def test_a_refund_failing_after_it_succeeded_is_a_negative_increment_on_the_day_
 
     result = expected_payments_daily(events)
 
-    assert result[(JUNE_2, "usd", True)] == Figures(refunded_minor=500, net_minor=-500)
-    assert result[(JUNE_3, "usd", True)] == Figures(refunded_minor=-500, net_minor=500)
+    assert result[(JUNE_2, "usd", True)] == Figures(refunded_amount_minor=500, net_amount_minor=-500)
+    assert result[(JUNE_3, "usd", True)] == Figures(refunded_amount_minor=-500, net_amount_minor=500)
 
 
 def test_an_uncaptured_authorization_is_a_successful_attempt_without_gross_and_its_release_is_no_refund() -> None:
@@ -133,7 +142,7 @@ def test_within_one_second_the_further_along_charge_state_wins_whatever_the_even
     pending = event("charge.pending", charge(status="pending", captured=False), at(JUNE_1), event_id="evt_c")
 
     assert expected_payments_daily([pending, authorized, captured]) == {
-        (JUNE_1, "usd", True): Figures(charge_attempts=1, charges_succeeded=1, gross_minor=1000, net_minor=1000),
+        (JUNE_1, "usd", True): one_paid_charge(1000),
     }
 
 
@@ -152,7 +161,7 @@ def test_attempts_and_gross_are_dated_on_the_charge_created_day_not_the_event_da
 
 def test_a_zero_decimal_jpy_amount_stays_whole() -> None:
     assert expected_payments_daily([succeeded(5000, currency="jpy")]) == {
-        (JUNE_1, "jpy", True): Figures(charge_attempts=1, charges_succeeded=1, gross_minor=5000, net_minor=5000),
+        (JUNE_1, "jpy", True): one_paid_charge(5000),
     }
 
 
@@ -173,8 +182,8 @@ def test_a_lost_dispute_counts_on_the_first_day_it_shows_lost_and_a_won_one_not_
            event("charge.dispute.closed", dispute("dp_2", status="won", charge_id="ch_2"), at(JUNE_5))]
 
     assert expected_payments_daily(lost + won) == {
-        (JUNE_2, "usd", True): Figures(dispute_fee_minor=1500),
-        (JUNE_5, "usd", True): Figures(dispute_loss_minor=800, net_minor=-800),
+        (JUNE_2, "usd", True): Figures(dispute_fee_amount_minor=1500),
+        (JUNE_5, "usd", True): Figures(dispute_loss_amount_minor=800, net_amount_minor=-800),
     }
 
 
@@ -190,7 +199,7 @@ def test_within_one_second_a_final_dispute_status_beats_an_open_one_whatever_the
               event("charge.dispute.updated", dispute(status="under_review"), at(JUNE_3), event_id="evt_b")]
 
     assert expected_payments_daily(events) == {
-        (JUNE_3, "usd", True): Figures(dispute_loss_minor=1000, net_minor=-1000),
+        (JUNE_3, "usd", True): Figures(dispute_loss_amount_minor=1000, net_amount_minor=-1000),
     }
 
 
@@ -199,8 +208,8 @@ def test_two_disputes_on_one_charge_are_two_losses() -> None:
               event("charge.dispute.closed", dispute("dp_2", status="lost", amount=1000), at(JUNE_5))]
 
     assert expected_payments_daily(events) == {
-        (JUNE_3, "usd", True): Figures(dispute_loss_minor=1000, net_minor=-1000),
-        (JUNE_5, "usd", True): Figures(dispute_loss_minor=1000, net_minor=-1000),
+        (JUNE_3, "usd", True): Figures(dispute_loss_amount_minor=1000, net_amount_minor=-1000),
+        (JUNE_5, "usd", True): Figures(dispute_loss_amount_minor=1000, net_amount_minor=-1000),
     }
 
 
@@ -216,8 +225,8 @@ def test_dispute_fees_count_once_per_balance_transaction_in_its_own_currency_and
                                                      balance_transactions=(withdrawn, reinstated)), at(JUNE_5))]
 
     assert expected_payments_daily(events) == {
-        (JUNE_2, "usd", True): Figures(dispute_fee_minor=1500),
-        (JUNE_5, "usd", True): Figures(dispute_fee_minor=-1500),
+        (JUNE_2, "usd", True): Figures(dispute_fee_amount_minor=1500),
+        (JUNE_5, "usd", True): Figures(dispute_fee_amount_minor=-1500),
     }
 
 
@@ -227,9 +236,9 @@ def test_test_mode_is_kept_apart_from_live_mode() -> None:
     test_loss = event("charge.dispute.closed", dispute(status="lost", amount=300, livemode=False), at(JUNE_2))
 
     assert expected_payments_daily([live, test, test_loss]) == {
-        (JUNE_1, "usd", True): Figures(charge_attempts=1, charges_succeeded=1, gross_minor=1000, net_minor=1000),
-        (JUNE_1, "usd", False): Figures(charge_attempts=1, charges_succeeded=1, gross_minor=300, net_minor=300),
-        (JUNE_2, "usd", False): Figures(dispute_loss_minor=300, net_minor=-300),
+        (JUNE_1, "usd", True): one_paid_charge(1000),
+        (JUNE_1, "usd", False): one_paid_charge(300),
+        (JUNE_2, "usd", False): Figures(dispute_loss_amount_minor=300, net_amount_minor=-300),
     }
 
 
@@ -237,8 +246,8 @@ def test_the_reporting_time_zone_moves_01_00_utc_to_the_previous_day_in_sao_paul
     # 01:00 UTC is 22:00 the evening before in São Paulo (UTC-3).
     events = [event("charge.succeeded", charge(created=at(JUNE_2, hour=1)), at(JUNE_2, hour=1)),
               event("charge.refunded", charge(created=at(JUNE_2, hour=1), amount_refunded=200), at(JUNE_3, hour=1))]
-    attempt = Figures(charge_attempts=1, charges_succeeded=1, gross_minor=1000, net_minor=1000)
-    refund = Figures(refunded_minor=200, net_minor=-200)
+    attempt = one_paid_charge(1000)
+    refund = Figures(refunded_amount_minor=200, net_amount_minor=-200)
 
     assert expected_payments_daily(events, timezone="America/Sao_Paulo") == {
         (JUNE_1, "usd", True): attempt, (JUNE_2, "usd", True): refund}

@@ -27,6 +27,8 @@ from oracle_marts import (
     planted_exceptions,
 )
 
+pytestmark = pytest.mark.fast
+
 SP = "America/Sao_Paulo"  # UTC-3 all year
 _numbers = count(1)
 
@@ -322,17 +324,17 @@ def test_visa_ratio_uses_the_same_month_and_mastercard_ratio_the_prior_month():
 
     may, june = date(2026, 5, 1), date(2026, 6, 1)
     assert rows[(june, "mastercard", True)] == {"disputes": 1, "inquiries": 0, "open_disputes": 1,
-                                                "succeeded_charges": 1, "prior_month_succeeded_charges": 2,
+                                                "card_sales_same_month": 1, "card_transactions_prior_month": 2,
                                                 "visa_ratio": 1, "mastercard_ratio": Fraction(1, 2)}
     # neither the failed attempt nor the uncaptured authorization is a settled sale
     assert rows[(june, "visa", True)]["visa_ratio"] == Fraction(1, 2)
     assert rows[(june, "visa", True)]["mastercard_ratio"] is None  # no visa charges in May
     # an inquiry is no dispute for the networks (decision 13), but it is open
     assert rows[(june, "other", True)] == {"disputes": 0, "inquiries": 1, "open_disputes": 1,
-                                           "succeeded_charges": 1, "prior_month_succeeded_charges": 0,
+                                           "card_sales_same_month": 1, "card_transactions_prior_month": 0,
                                            "visa_ratio": 0, "mastercard_ratio": None}
     assert rows[(may, "mastercard", True)] == {"disputes": 0, "inquiries": 0, "open_disputes": 0,
-                                               "succeeded_charges": 2, "prior_month_succeeded_charges": 0,
+                                               "card_sales_same_month": 2, "card_transactions_prior_month": 0,
                                                "visa_ratio": 0, "mastercard_ratio": None}
     assert set(rows) == {(may, "mastercard", True), (june, "mastercard", True), (june, "visa", True),
                          (june, "other", True)}
@@ -353,7 +355,7 @@ def test_open_disputes_are_those_still_open_at_the_end_of_each_month():
     # for visa (no sale, no dispute, no June sale), so no row.
     assert {k[0].month: v["open_disputes"] for k, v in rows.items() if k[1] == "visa"} == {5: 1, 6: 0}
     assert {k[0].month: v["disputes"] for k, v in rows.items() if k[1] == "visa"} == {5: 1, 6: 1}
-    assert rows[(date(2026, 6, 1), "visa", True)]["prior_month_succeeded_charges"] == 1
+    assert rows[(date(2026, 6, 1), "visa", True)]["card_transactions_prior_month"] == 1
 
 
 # -- webhook_health -------------------------------------------------------------------------------------------
@@ -386,11 +388,11 @@ def test_student_summary_adds_up_the_students_charges_per_currency_and_mode():
     rows = expected_student_payment_summary(events)
 
     # net = gross − refunds − dispute losses (decision 5); the inquiry is a dispute but no loss
-    assert rows[("7", "usd", True)] == {"gross_minor": 4000, "refunds_minor": 500, "dispute_loss_minor": 600,
-                                        "net_minor": 2900, "failed_attempts": 1, "disputes": 2,
-                                        "last_payment_at": utc(5)}
-    assert rows[("7", "eur", True)]["gross_minor"] == 5000
-    assert rows[("8", "usd", False)]["net_minor"] == 200
+    assert rows[("7", "usd", True)] == {"gross_amount_minor": 4000, "refunded_amount_minor": 500,
+                                        "dispute_loss_amount_minor": 600, "net_amount_minor": 2900,
+                                        "failed_attempts": 1, "disputes": 2, "last_payment_at": utc(5)}
+    assert rows[("7", "eur", True)]["gross_amount_minor"] == 5000
+    assert rows[("8", "usd", False)]["net_amount_minor"] == 200
     assert len(rows) == 3
 
 

@@ -18,11 +18,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from click.testing import CliRunner
 
 from ingest.webhook_sender import sign, signed_headers
 from ingest.webhooks import MAX_BODY_BYTES, create_app
 from payops import db
 from payops.settings import Settings
+from payops_cli.main import main
 
 NEW_SECRET = "whsec_test_new_0123456789"
 OLD_SECRET = "whsec_test_old_9876543210"
@@ -285,3 +287,56 @@ def test_while_postgres_is_down_nothing_is_acknowledged_and_a_resend_stores_ever
         "  where event_id like 'evt_burst_%') from raw.stripe_events where event_id like 'evt_burst_%'"
     )[0]
     assert tuple(counts) == (400, 400, 400)
+
+
+def send_command(receiver_url: str, secret: str, *paths) -> list[str]:
+    return ["webhooks", "send", "--url", receiver_url, "--secret", secret, "--quiet", *map(str, paths)]
+
+
+def test_payops_webhooks_send_signs_each_event_and_the_receiver_stores_each_once(receiver: Receiver, tmp_path):
+    events = [stripe_event(f"evt_sent_{n}") for n in range(5)]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(map(body_of, events)) + b"\n")
+
+    first = CliRunner().invoke(main, send_command(receiver.url, NEW_SECRET, path))
+    again = CliRunner().invoke(main, send_command(receiver.url, NEW_SECRET, path))
+
+    assert first.exit_code == 0, first.output
+    assert "5 sent, 5 acknowledged (2xx) [200: 5]" in first.stdout
+    assert again.exit_code == 0, again.output  # a redelivery is acknowledged and stores nothing new
+    assert [stored_count(receiver, event["id"]) for event in events] == [1] * 5
+
+
+def test_payops_webhooks_send_with_the_wrong_secret_stores_nothing_and_says_what_was_refused(receiver: Receiver,
+                                                                                             tmp_path):
+    path = tmp_path / "event.json"
+    path.write_bytes(body_of(stripe_event("evt_wrong_secret")))
+
+    result = CliRunner().invoke(main, send_command(receiver.url, "whsec_not_the_receivers", path))
+
+    assert result.exit_code == 1
+    assert "1 sent, 0 acknowledged (2xx) [400: 1]" in result.stdout
+    assert "1 deliveries were not acknowledged. A 4xx was refused for good" in result.stderr
+    assert stored_count(receiver, "evt_wrong_secret") == 0
+
+
+@pytest.mark.fast
+def test_payops_webhooks_send_counts_deliveries_no_receiver_answered(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(body_of(stripe_event(f"evt_unanswered_{n}")) for n in range(3)))
+
+    result = CliRunner().invoke(main, send_command("http://127.0.0.1:9/webhooks/stripe", NEW_SECRET, path))
+
+    assert result.exit_code == 1
+    assert "3 sent, 0 acknowledged (2xx) [ConnectError: 3]" in result.stdout
+
+
+@pytest.mark.fast
+def test_payops_webhooks_send_without_a_secret_says_how_to_give_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("PAYOPS_HOME", str(tmp_path))
+
+    result = CliRunner().invoke(main, ["webhooks", "send", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert "Pass --secret whsec_..., or set STRIPE_WEBHOOK_SECRET to the receiver's secret." in result.output

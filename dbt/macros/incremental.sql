@@ -1,13 +1,3 @@
-{#- Incremental marts merge on Postgres 15+ (MERGE exists there) and delete+insert before. Read
-    from the server when the model is compiled for a run; at parse time (no connection) 'merge'. -#}
-{% macro payops_incremental_strategy() -%}
-    {%- if execute -%}
-        {%- set version = run_query('show server_version_num').columns[0].values()[0] | int -%}
-        {{- return('merge' if version >= 150000 else 'delete+insert') -}}
-    {%- endif -%}
-    {{- return('merge') -}}
-{%- endmacro %}
-
 {#- Rows whose `watermark_column` is newer than this model's newest watermark (`this_column`, by default
     the same name) minus var('incremental_lookback_minutes'): everything on a full build. The watermark is
     arrival time in the warehouse, so late events with old `created` are still picked up; the lookback
@@ -49,17 +39,9 @@
 
 {#- True where `column` is one of the values `values_query` returns: an incremental build's few changed keys,
     found through the column's index. Postgres plans `in (<query>)` as a join, and for a CTE's keys it guessed
-    a join by hashing every row of the table (300,000 purchases, 400,000 charges, for 6,000 changed keys); it
+    a join by hashing every row of the table (300,000 purchases, 400,000 charges, for 6,000 changed keys); `= any(array(<query>))`
     computes an array first and looks each value up, and pushes it into a grouped view's scan. -#}
 {% macro is_one_of(column, values_query) -%}
-    {{- return(adapter.dispatch('is_one_of', 'payops')(column, values_query)) -}}
-{%- endmacro %}
-
-{% macro default__is_one_of(column, values_query) -%}
-    {{ column }} in ({{ values_query }})
-{%- endmacro %}
-
-{% macro postgres__is_one_of(column, values_query) -%}
     {{ column }} = any(array({{ values_query }}))
 {%- endmacro %}
 

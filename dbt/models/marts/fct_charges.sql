@@ -6,7 +6,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
+        incremental_strategy='delete+insert',
         unique_key='charge_id',
         on_schema_change='append_new_columns',
         indexes=[

@@ -1,4 +1,12 @@
-{{ app_staging_config('family_id') }}
+{{
+    config(
+        unique_key='family_id',
+        indexes=[
+            {'columns': ['family_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 
 with
 

@@ -1,4 +1,12 @@
-{{ app_staging_config('lesson_package_id') }}
+{{
+    config(
+        unique_key='lesson_package_id',
+        indexes=[
+            {'columns': ['lesson_package_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 
 with
 

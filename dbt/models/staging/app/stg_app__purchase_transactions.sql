@@ -1,4 +1,16 @@
-{{ app_staging_config('purchase_transaction_id', ['stripe_payment_intent_id', 'student_id', 'stripe_charge_id', 'created_at']) }}
+{{
+    config(
+        unique_key='purchase_transaction_id',
+        indexes=[
+            {'columns': ['purchase_transaction_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+            {'columns': ['stripe_payment_intent_id']},
+            {'columns': ['student_id']},
+            {'columns': ['stripe_charge_id']},
+            {'columns': ['created_at']},
+        ],
+    )
+}}
 
 with
 

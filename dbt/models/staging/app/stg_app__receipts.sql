@@ -1,4 +1,12 @@
-{{ app_staging_config('receipt_id') }}
+{{
+    config(
+        unique_key='receipt_id',
+        indexes=[
+            {'columns': ['receipt_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 
 with
 

@@ -1,4 +1,12 @@
-{{ app_staging_config('stored_payment_method_id') }}
+{{
+    config(
+        unique_key='stored_payment_method_id',
+        indexes=[
+            {'columns': ['stored_payment_method_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 
 with
 

@@ -1,4 +1,12 @@
-{{ app_staging_config('student_account_balance_id') }}
+{{
+    config(
+        unique_key='student_account_balance_id',
+        indexes=[
+            {'columns': ['student_account_balance_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 
 with
 

@@ -1,4 +1,13 @@
-{{ app_staging_config('student_id', ['family_id']) }}
+{{
+    config(
+        unique_key='student_id',
+        indexes=[
+            {'columns': ['student_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+            {'columns': ['family_id']},
+        ],
+    )
+}}
 
 with
 

@@ -6,10 +6,7 @@
 -- reads those hours' rows by the other.
 {{
     config(
-        materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
         unique_key='event_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['updated_at']},

@@ -1,12 +1,10 @@
 -- The latest state of every charge (one row per charge id, the charge attempt grain), as
 -- ingest/processing.py chose it when the events arrived (docs/decisions.md §9).
--- Incremental: the states processing replaced since the last build (minus the lookback) are merged.
+-- Incremental: the states processing replaced since the last build (minus the lookback) replace
+-- their rows (delete+insert on the key).
 {{
     config(
-        materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
         unique_key='charge_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['charge_id'], 'unique': true},
             {'columns': ['state_updated_at']},

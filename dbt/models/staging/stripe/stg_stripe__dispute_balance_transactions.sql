@@ -1,6 +1,9 @@
 -- Dispute balance transactions (funds withdrawn, funds reinstated, with the dispute fee), one row per
 -- txn id. Disputes embed them, and ingest/processing.py keeps each txn's latest state in
 -- raw.stripe_balance_transactions; a dispute's txn names the dispute as its `source`.
+-- Unlike the rest of staging, a table rebuilt whole on every build: dispute transactions are few.
+{{ config(materialized='table') }}
+
 with
 
 source as (

@@ -1,12 +1,10 @@
 -- The latest state of every dispute, at dispute grain (a charge can be disputed more than once), as
 -- ingest/processing.py chose it when the events arrived (docs/decisions.md §9).
--- Incremental: the states processing replaced since the last build (minus the lookback) are merged.
+-- Incremental: the states processing replaced since the last build (minus the lookback) replace
+-- their rows (delete+insert on the key).
 {{
     config(
-        materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
         unique_key='dispute_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['dispute_id'], 'unique': true},
             {'columns': ['state_updated_at']},

@@ -3,9 +3,6 @@
 -- that it does not hold yet.
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['received_at']},

@@ -1,12 +1,10 @@
 -- The latest state of every payment intent (one row per intent; an intent may have several charges),
 -- as ingest/processing.py chose it when the events arrived (docs/decisions.md §9).
--- Incremental: the states processing replaced since the last build (minus the lookback) are merged.
+-- Incremental: the states processing replaced since the last build (minus the lookback) replace
+-- their rows (delete+insert on the key).
 {{
     config(
-        materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
         unique_key='payment_intent_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['payment_intent_id'], 'unique': true},
             {'columns': ['state_updated_at']},

@@ -1,13 +1,11 @@
 -- The latest state of every refund, as ingest/processing.py chose it when the events arrived
 -- (docs/decisions.md §9). Informational: refunded money is measured from the charge's cumulative
 -- amount_refunded (int_stripe__charge_refund_increments), never by adding refunds.
--- Incremental: the states processing replaced since the last build (minus the lookback) are merged.
+-- Incremental: the states processing replaced since the last build (minus the lookback) replace
+-- their rows (delete+insert on the key).
 {{
     config(
-        materialized='incremental',
-        incremental_strategy=payops_incremental_strategy(),
         unique_key='refund_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['refund_id'], 'unique': true},
             {'columns': ['state_updated_at']},

@@ -3,9 +3,6 @@
 -- is stg_stripe__charges). Events never change, so the model is append-only, like stg_stripe__events.
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['charge_id']},
