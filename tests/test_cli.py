@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -140,17 +139,6 @@ def test_demo_data_then_ingest_app_copies_each_platform_row_once_and_then_only_w
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert {table: int(changed) for table, changed, _ in copied.findall(first.stdout)} == app_rows
     assert {table: int(changed) for table, changed, _ in copied.findall(second.stdout)} == dict.fromkeys(app_rows, 0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def answers(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.mark.fast
