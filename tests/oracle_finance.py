@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from oracle import _events_by_object
-from oracle_marts import latest_charges, latest_disputes, major, utc
+from oracle_marts import Reporting, latest_charges, latest_disputes, major, utc
 
 PAYOUT_STATUS_RANK = {"pending": 0, "in_transit": 1, "paid": 2, "failed": 2, "canceled": 2}
 NOT_ACTIVITY = {"payout", "payout_reversal"}
@@ -172,3 +172,41 @@ def sum_by(rows: Iterable[dict], key: str, value: str) -> dict[Any, int]:
     for row in rows:
         totals[row[key]] = totals.get(row[key], 0) + row[value]
     return totals
+
+
+SETTLEMENT_COLUMNS = ("settlement_gross_amount_minor", "fee_amount_minor", "settlement_net_amount_minor",
+                      "net_after_fees_amount_minor")
+
+
+def expected_payments_daily_settlement(events: list[dict], balance: Balance, timezone: str) -> dict[tuple, dict]:
+    """(day, presentment currency, livemode) -> payments_daily's settlement columns, for the days with any: a
+    captured charge's transaction on the charge's day, a refund's on its own day, a lost dispute's withdrawal on
+    the day the dispute first showed its final status."""
+    reporting = Reporting(timezone)
+    charges = latest_charges(events)
+    refunds = latest_refunds(events)
+    lost = {}
+    for dispute_id, (dispute, history) in latest_disputes(events).items():
+        if dispute["status"] == "lost":
+            closed = min(e["created"] for e in history if e["data"]["object"]["status"] == "lost")
+            lost[dispute_id] = (reporting.day(closed), dispute["currency"])
+    figures: dict[tuple, dict[str, int]] = {}
+
+    def add(day, currency: str, gross: int = 0, fee: int = 0, taken: int = 0) -> None:
+        row = figures.setdefault((day, currency, True), dict.fromkeys(("gross", "fee", "taken"), 0))
+        row["gross"] += gross
+        row["fee"] += fee
+        row["taken"] += taken
+
+    for txn in balance.listed:
+        charge = charges.get(txn["source"])
+        if charge and charge["status"] == "succeeded" and charge["captured"]:
+            add(reporting.day(charge["created"]), charge["currency"], gross=txn["amount"], fee=txn["fee"])
+        elif txn["source"] in refunds:
+            add(reporting.day(txn["created"]), refunds[txn["source"]]["currency"], taken=-txn["amount"])
+        elif txn["source"] in lost:
+            add(*lost[txn["source"]], taken=-txn["amount"])
+    return {key: {"settlement_gross_amount_minor": f["gross"], "fee_amount_minor": f["fee"],
+                  "settlement_net_amount_minor": f["gross"] - f["taken"],
+                  "net_after_fees_amount_minor": f["gross"] - f["taken"] - f["fee"]}
+            for key, f in figures.items()}

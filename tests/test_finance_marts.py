@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from conftest import TIMEZONE
 from oracle_finance import (
+    SETTLEMENT_COLUMNS,
     Balance,
     expected_balance_change_from_activity,
     expected_fct_balance_transactions,
     expected_fct_payouts,
+    expected_payments_daily_settlement,
     expected_payout_reconciliation,
     read_balance,
     sum_by,
@@ -102,3 +105,14 @@ def test_reporting_categories_conserve_the_charges_refunds_and_disputes_they_com
     assert withdrawn == sum_by(disputes, "currency", "amount_minor")
     assert facing("dispute_reversal") == sum_by((d for d in disputes if d["outcome"] == "won"), "currency",
                                                 "amount_minor")
+
+
+def test_payments_daily_settlement_columns_match_the_oracle_and_net_keeps_fees_out(pipeline, events, balance):
+    rows = select(pipeline, "analytics.payments_daily")
+    expected = expected_payments_daily_settlement(events, balance, TIMEZONE)
+    report(compare("payments_daily", rows, lambda r: (r["day"], r["currency"], r["livemode"]), expected,
+                   SETTLEMENT_COLUMNS,
+                   extra_ok=lambda key, row: not any(row[column] for column in SETTLEMENT_COLUMNS)))
+    assert {r["settlement_currency"] for r in rows} == {"usd"}
+    assert all(r["net_amount_minor"] == r["gross_amount_minor"] - r["refunded_amount_minor"]
+               - r["dispute_loss_amount_minor"] for r in rows)

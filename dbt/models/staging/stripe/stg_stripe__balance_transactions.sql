@@ -5,13 +5,13 @@ with
 
 listed as (
 
-    select id, livemode, object, 1 as preference from {{ source('stripe_balance', 'api_balance_transactions') }}
+    select id, livemode, object, updated_at, 1 as preference from {{ source('stripe_balance', 'api_balance_transactions') }}
 
 ),
 
 embedded as (
 
-    select id, livemode, object, 2 as preference from {{ source('stripe', 'balance_transactions') }}
+    select id, livemode, object, updated_at, 2 as preference from {{ source('stripe', 'balance_transactions') }}
 
 ),
 
@@ -46,6 +46,7 @@ select
     txn.status,
     to_timestamp(txn.created) as balance_transaction_created_at,
     to_timestamp(txn.available_on) as available_on,
+    deduplicated.updated_at as state_updated_at,
     -- fee_details[] by Stripe's fee type: stripe_fee, application_fee, tax (on the fees)
     {%- for fee_type, column in [('stripe_fee', 'stripe_fee'), ('application_fee', 'application_fee'), ('tax', 'tax_fee')] %}
     coalesce((
