@@ -330,3 +330,55 @@ def reconciliation_exceptions(settings: Settings, livemode: bool, kinds: tuple[s
         """,
         {"livemode": livemode, "kinds": list(kinds)},
     )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def payouts(settings: Settings, livemode: bool) -> pd.DataFrame:
+    """Every payout in one mode, newest first, with what its itemization carried."""
+    return _read(
+        settings,
+        "analytics.fct_payouts",
+        """
+        select payout_id, status, amount, amount_minor, currency, created_at, arrival_date, automatic,
+               failure_code, failure_message, reconciliation_status, itemized_transactions, itemized_net
+        from analytics.fct_payouts
+        where livemode = :livemode
+        order by created_at desc, payout_id
+        """,
+        {"livemode": livemode},
+        parse_dates=["created_at", "arrival_date"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def payout_exceptions(settings: Settings) -> pd.DataFrame:
+    """Paid automatic payouts whose itemized net is not their amount (live: only live money reaches a bank)."""
+    return _read(
+        settings,
+        "analytics.payout_reconciliation",
+        """
+        select payout_id, currency, amount_minor, itemized_net_minor, difference_minor, created_at
+        from analytics.payout_reconciliation
+        where record_type = 'payout' and not is_reconciled
+        order by created_at desc
+        """,
+        {},
+        parse_dates=["created_at"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def unpaid_balance(settings: Settings) -> pd.DataFrame:
+    """Live balance transactions no payout carried yet, oldest first."""
+    return _read(
+        settings,
+        "analytics.payout_reconciliation",
+        """
+        select balance_transaction_id, currency, amount_minor, created_at, available_on, age_days
+        from analytics.payout_reconciliation
+        where record_type = 'unpaid_transaction'
+        order by created_at, balance_transaction_id
+        """,
+        {},
+        parse_dates=["created_at", "available_on"],
+    )
