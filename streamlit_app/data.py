@@ -351,34 +351,21 @@ def payouts(settings: Settings, livemode: bool) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def payout_exceptions(settings: Settings) -> pd.DataFrame:
-    """Paid automatic payouts whose itemized net is not their amount (live: only live money reaches a bank)."""
+def payout_reconciliation(settings: Settings, record_type: str) -> pd.DataFrame:
+    """One kind of payout_reconciliation row (live money only): 'payout' rows, newest first, or
+    'unpaid_transaction' rows, oldest first."""
     return _read(
         settings,
         "analytics.payout_reconciliation",
         """
-        select payout_id, currency, amount_minor, itemized_net_minor, difference_minor, created_at
+        select payout_id, balance_transaction_id, currency, amount_minor, itemized_net_minor, difference_minor,
+               is_reconciled, created_at, available_on, age_days
         from analytics.payout_reconciliation
-        where record_type = 'payout' and not is_reconciled
-        order by created_at desc
+        where record_type = :record_type
+        order by case when record_type = 'payout' then -extract(epoch from created_at)
+                      else extract(epoch from created_at) end,
+                 payout_id, balance_transaction_id
         """,
-        {},
-        parse_dates=["created_at"],
-    )
-
-
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def unpaid_balance(settings: Settings) -> pd.DataFrame:
-    """Live balance transactions no payout carried yet, oldest first."""
-    return _read(
-        settings,
-        "analytics.payout_reconciliation",
-        """
-        select balance_transaction_id, currency, amount_minor, created_at, available_on, age_days
-        from analytics.payout_reconciliation
-        where record_type = 'unpaid_transaction'
-        order by created_at, balance_transaction_id
-        """,
-        {},
+        {"record_type": record_type},
         parse_dates=["created_at", "available_on"],
     )

@@ -9,8 +9,8 @@ from test_streamlit_pages import metrics, open_page
 def test_the_payouts_page_shows_paid_failed_and_reconciliation_figures(pipeline_env):
     with pipeline_env.engine.connect() as conn:
         paid_minor, failed = conn.execute(sa.text(
-            "select sum(amount) filter (where status = 'paid'), count(*) filter (where status = 'failed')"
-            " from raw.stripe_payouts where livemode"
+            "select sum((object ->> 'amount')::bigint) filter (where object ->> 'status' = 'paid'),"
+            " count(*) filter (where object ->> 'status' = 'failed') from raw.stripe_payouts where livemode"
         )).one()
     at = open_page("payouts")
     shown = metrics(at)

@@ -17,8 +17,8 @@ st.caption(
 
 with ui.warehouse_errors_explained():
     payouts = data.payouts(settings, True)
-    exceptions = data.payout_exceptions(settings)
-    unpaid = data.unpaid_balance(settings)
+    reconciled = data.payout_reconciliation(settings, "payout")
+    unpaid = data.payout_reconciliation(settings, "unpaid_transaction")
     exponents = data.currency_exponents(settings)
 
 if payouts.empty:
@@ -33,6 +33,7 @@ def total(frame, column: str = "amount_minor") -> str:
     return ", ".join(ui.format_money(v, c, exponents.get(c, 2)) for c, v in by_currency.items())
 
 
+exceptions = reconciled[~reconciled["is_reconciled"].astype(bool)]
 upcoming = payouts[payouts["status"].isin(UPCOMING)]
 paid = payouts[payouts["status"] == "paid"]
 failed = payouts[payouts["status"] == "failed"]
@@ -75,9 +76,12 @@ with exceptions_tab:
     if exceptions.empty:
         st.success("Every paid automatic payout equals the net of the transactions it carried.")
     else:
-        st.dataframe(exceptions, hide_index=True)
+        st.dataframe(exceptions, hide_index=True, column_order=[
+            "payout_id", "currency", "amount_minor", "itemized_net_minor", "difference_minor", "created_at"])
 with unpaid_tab:
-    st.dataframe(unpaid, hide_index=True, column_config={
+    st.dataframe(unpaid, hide_index=True, column_order=[
+        "balance_transaction_id", "currency", "amount_minor", "created_at", "available_on", "age_days",
+    ], column_config={
         "available_on": st.column_config.DatetimeColumn("Available on", format="YYYY-MM-DD"),
         "age_days": "Age (days)", "amount_minor": "Net (minor units)",
     })

@@ -1,6 +1,8 @@
 -- Stripe's "itemized balance change from activity" report: every live balance transaction except payouts and
 -- their reversals, in major units of the settlement currency, with Stripe's column names where payops has
 -- the column. The compliance export reads it.
+{{ config(indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
+
 with
 
 activity as (

@@ -1,5 +1,7 @@
 -- One row per balance transaction: every movement of the Stripe balance, in the settlement currency, with the
 -- charge, refund, dispute or payout it belongs to, what the customer saw, and the automatic payout that carried it.
+{{ config(indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
+
 with
 
 balance_transactions as (

@@ -1,4 +1,6 @@
 -- One row per payout, in its latest state, with the count and net sum of the balance transactions it carried.
+{{ config(indexes=[{'columns': ['payout_id'], 'unique': true}]) }}
+
 with
 
 payouts as (

@@ -1,4 +1,6 @@
 -- The latest state of every payout, as ingest/processing.py chose it from payout.* events.
+{{ config(indexes=[{'columns': ['payout_id'], 'unique': true}]) }}
+
 with
 
 source as (
