@@ -4,6 +4,7 @@ warehouse, fed with what the demo generator wrote; and payout events through pro
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,7 @@ import dagster as dg
 import orjson
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from stripe_api_server import StripeEventsServer, stripe_events_server
 
 from dagster_project.defs.finance.balance import stripe_balance_sync_schedule
@@ -30,6 +32,7 @@ from ingest.stripe_events import load_events, replay
 from ingest.stripe_sync import read_cursor
 from payops.db import ready_engine
 from payops.settings import Settings
+from payops_cli.stripe_balance import stripe_balance_command
 
 API_KEY = "rk_live_payops_balance_5ecret"
 OVERLAP = timedelta(minutes=5)
@@ -188,3 +191,20 @@ def test_out_of_order_payout_events_end_in_the_newest_state(engine):
             "select object ->> 'status', last_event_id from raw.stripe_payouts where id = 'po_out_of_order'"
         )).one()
     assert (status, last_event) == ("paid", "evt_paid")
+
+
+def test_the_command_syncs_says_what_it_did_and_never_shows_the_key(engine, server, generated, monkeypatch, caplog):
+    monkeypatch.setenv("STRIPE_API_KEY", API_KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", server.url)
+    server.fail_after(0)
+    with caplog.at_level(logging.DEBUG):
+        interrupted = CliRunner().invoke(stripe_balance_command, [])
+        server.fail_after(None)
+        done = CliRunner().invoke(stripe_balance_command, ["--overlap-minutes", "10"])
+
+    assert interrupted.exit_code == 1 and "cursor stays at none" in interrupted.output
+    assert done.exit_code == 0, done.output
+    total = len(generated.transactions)
+    assert f"{total} balance transaction(s) listed since none: {total} new, 0 changed" in done.output
+    for text in (caplog.text, interrupted.output, done.output):
+        assert API_KEY not in text
