@@ -149,5 +149,3 @@ DISPUTE_REASONS = (
     DisputeReason("credit_not_processed", 12, "13.6", "4860"),
     DisputeReason("general", 8, "13.7", "4853"),
 )
-DISPUTE_FEE = 1500
-"""Stripe's dispute fee, in minor units of the dispute's currency."""

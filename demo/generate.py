@@ -29,6 +29,7 @@ from demo.app_tables import AppTables, DiscardedTables
 from demo.catalog import PACKAGE_WEIGHTS, PACKAGES, Package, packages_in
 from demo.delivery import ArrivalOrder, open_sink
 from demo.ids import StripeIds
+from demo.ledger import FeeSchedule, Ledger, payout_event
 from demo.lifecycle import Deliver, Outcome, Purchase, PurchaseLifecycle, World, receipt_number, utc
 from demo.money import to_major, to_minor
 from demo.people import DAY, Family, Student, families, new_card
@@ -71,10 +72,13 @@ def generate_demo_data(
     fmt: Literal["jsonl", "files"] = "jsonl",
     progress: bool = True,
     write_app: bool = True,
+    fees: FeeSchedule | None = None,
+    balance_dir: Path | None = None,
 ) -> DemoSummary:
     """Write `days` days (ending on `end`, UTC; default today) of purchases by `students` students: the app's
     tables (dropped and recreated) and the Stripe events, as JSON Lines or one file per event, into `out_dir`
-    (default settings.stripe_landing_dir)."""
+    (default settings.stripe_landing_dir); and the live balance (transactions under `fees`, default
+    FeeSchedule(), and payout itemizations) into `balance_dir` (default settings.stripe_balance_landing_dir)."""
     if days < 1 or students < 1:
         raise ValueError("days and students must be at least 1")
     last_day = end or datetime.now(UTC).date()
@@ -90,11 +94,13 @@ def generate_demo_data(
                 arrivals.deliver(event, late_by=late_by, twice=twice)
                 bar.update()
 
-            platform = Platform(rng, deliver, tables, last_day=last_day, days=days)
+            platform = Platform(rng, deliver, tables, last_day=last_day, days=days, fees=fees or FeeSchedule())
             platform.add_packages()
             for family in families(rng, platform.world.ids, students=students, start=platform.start,
                                    year=last_day.year, currencies=tuple(f.currency for f in FORCED_FAMILIES)):
                 platform.add_family(family)
+            platform.pay_out()
+            platform.world.ledger.write(Path(balance_dir or settings.stripe_balance_landing_dir))
         with tqdm(total=arrivals.written, desc="writing", unit=" events", disable=not progress,
                   file=sys.stderr) as bar:
             for event_id, body in arrivals.arrivals():
@@ -118,16 +124,24 @@ class Platform:
     """The platform's side: who buys what when, and the rows it keeps about it."""
 
     def __init__(self, rng: random.Random, deliver: Deliver, tables: AppTables | DiscardedTables, *,
-                 last_day: date, days: int) -> None:
+                 last_day: date, days: int, fees: FeeSchedule) -> None:
         self.rng = rng
         self.days = days
         self.start = int(datetime.combine(last_day - timedelta(days=days - 1), time(), UTC).timestamp())
         end = self.start + days * DAY - 1
-        self.world = World(rng=rng, ids=StripeIds(rng), deliver=deliver, end=end)
+        ids = StripeIds(rng)
+        self.world = World(rng=rng, ids=ids, deliver=deliver, end=end, ledger=Ledger(ids, fees, end))
         self.tables = tables
         self.disagreements: list[Disagreement] = []
         self._next_id = {table: 0 for table in ("purchase_transactions", "receipts", "stored_payment_methods")}
         self._year = last_day.year
+
+    def pay_out(self) -> None:
+        """The window's automatic payouts, once every purchase has moved its money."""
+        def emit(t: int, type_: str, payout: dict[str, Any], previous: dict[str, Any] | None) -> None:
+            self.world.deliver(payout_event(self.world.ids, t, type_, payout, previous), late_by=None, twice=False)
+
+        self.world.ledger.run_payouts(emit, self.start // DAY, self.days)
 
     def _new_id(self, table: str) -> int:
         self._next_id[table] += 1

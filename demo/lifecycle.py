@@ -19,6 +19,7 @@ from typing import Protocol
 from demo import stripe_objects as so
 from demo.catalog import DISPUTE_REASONS, Decline, Package
 from demo.ids import NO_REQUEST, StripeIds
+from demo.ledger import Ledger
 from demo.people import DAY, Card
 from demo.plans import DisputePlan, Plan, RefundPlan
 
@@ -39,6 +40,7 @@ class World:
     ids: StripeIds
     deliver: Deliver
     end: int
+    ledger: Ledger
 
 
 @dataclass
@@ -202,6 +204,8 @@ class PurchaseLifecycle:
     # -- after the money moved ------------------------------------------------------------------------------
 
     def _money_moved(self, t: int) -> None:
+        if self.p.livemode:
+            self.w.ledger.charge(self.charge, t)
         self._set_status(t, "completed")
         self.paid_at = t
         if self.plan.metadata_update and self.p.id is not None:
@@ -238,6 +242,8 @@ class PurchaseLifecycle:
         refund = so.refund(self.w.ids, self.p, self.charge["id"], amount, t,
                            status="succeeded" if plan.fate == "succeeded" else "pending",
                            reason=self.w.rng.choice(REFUND_REASONS))
+        if self.p.livemode:
+            self.w.ledger.refund(refund, t)
         admin_action = self.w.ids.request()
         self._emit(t, "refund.created", refund, request=admin_action)
         previous = self._change_refunded(t, amount)
@@ -268,6 +274,8 @@ class PurchaseLifecycle:
         """The card can't take the money back: it returns to the balance and the charge is no longer refunded."""
         refund.update(status="failed", failure_reason="expired_or_canceled_card",
                       failure_balance_transaction=self.w.ids.new("txn"))
+        if self.p.livemode:
+            self.w.ledger.refund_failure(refund, t)
         self._emit(t, "refund.failed", refund)
         self._emit(t, "charge.refund.updated", refund, previous={"status": "pending"})
         previous = self._change_refunded(t, -refund["amount"])
@@ -318,5 +326,5 @@ class PurchaseLifecycle:
             self._emit(t, "charge.dispute.funds_reinstated", dispute)
 
     def _move_disputed_funds(self, dispute: so.Obj, t: int, *, reinstated: bool) -> None:
-        transaction = so.dispute_balance_transaction(self.w.ids, dispute, t, reinstated=reinstated)
+        transaction = self.w.ledger.dispute(dispute, t, reinstated=reinstated, live=self.p.livemode)
         dispute["balance_transactions"].append(transaction)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from demo.catalog import DISPUTE_FEE, Decline, DisputeReason
+from demo.catalog import Decline, DisputeReason
 from demo.ids import StripeIds
 
 if TYPE_CHECKING:
@@ -161,22 +161,6 @@ def dispute(
                                          "network_reason_code": network_code, "network": brand}, "type": "card"},
         reason=reason.reason, status="warning_needs_response" if inquiry else "needs_response",
         enhanced_eligibility_types=["visa_compelling_evidence_3"] if compelling_evidence else [],
-    )
-
-
-def dispute_balance_transaction(ids: StripeIds, dp: Obj, created: int, *, reinstated: bool) -> Obj:
-    """Funds withdrawn (−amount and the dispute fee) or, when won, reinstated (+amount; the fee stays)."""
-    amount = dp["amount"] if reinstated else -dp["amount"]
-    fee = 0 if reinstated else DISPUTE_FEE
-    fee_details = [] if reinstated else [{"amount": fee, "application": None, "currency": dp["currency"],
-                                          "description": "Dispute fee", "type": "stripe_fee"}]
-    return BALANCE_TRANSACTION.new(
-        id=ids.new("txn"), amount=amount, available_on=created + 7 * 86_400, created=created,
-        currency=dp["currency"],
-        description=f"Chargeback {'reversal' if reinstated else 'withdrawal'} for {dp['charge']}",
-        fee=fee, fee_details=fee_details, net=amount - fee,
-        reporting_category="dispute_reversal" if reinstated else "dispute", source=dp["id"], status="pending",
-        type="adjustment",
     )
 
 

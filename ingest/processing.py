@@ -43,6 +43,7 @@ STATUS_ORDER: dict[str, list[list[str]]] = {
         ["warning_under_review", "under_review"],
         ["warning_closed", "won", "lost", "prevented"],
     ],
+    "payout": [["pending"], ["in_transit"], ["paid", "failed", "canceled"]],
 }
 
 THE_EVENT_OBJECT = "$.data.object"
@@ -106,6 +107,12 @@ STATE_TABLES = (
     StateTable("stripe_payment_intents", {"payment_intent": THE_EVENT_OBJECT}, (status_rank("payment_intent"),)),
     StateTable("stripe_refunds", {"refund": THE_EVENT_OBJECT}, (status_rank("refund"),)),
     StateTable("stripe_disputes", {"dispute": THE_EVENT_OBJECT}, (status_rank("dispute"),)),
+    # A paid payout's payout.reconciliation_completed can share its second with payout.paid: completed ranks later.
+    StateTable(
+        "stripe_payouts",
+        {"payout": THE_EVENT_OBJECT},
+        (status_rank("payout"), "(obj ->> 'reconciliation_status' = 'completed')::int"),
+    ),
     # Disputes embed their balance transactions (funds withdrawn, reinstated); no tie-break beyond the event.
     StateTable(
         "stripe_balance_transactions",

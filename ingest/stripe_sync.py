@@ -52,9 +52,9 @@ class SyncResult:
         if self.skipped:
             return self.message
         return (
-            f"{self.listed} event(s) listed since {_iso(self.window_start)}: {self.loaded} new, "
+            f"{self.listed} event(s) listed since {iso(self.window_start)}: {self.loaded} new, "
             f"{self.duplicates} duplicate, {self.rejected} rejected; "
-            f"cursor {_iso(self.cursor_before)} -> {_iso(self.cursor_after)}"
+            f"cursor {iso(self.cursor_before)} -> {iso(self.cursor_after)}"
         )
 
 
@@ -65,11 +65,11 @@ class SyncInterrupted(PayopsError, RuntimeError):
         self.partial = partial
         super().__init__(
             f"the Events API sync stopped after {partial.listed} event(s) ({partial.loaded} new): {cause}. "
-            f"The cursor stays at {_iso(partial.cursor_before)}, so the next run reads the whole window again."
+            f"The cursor stays at {iso(partial.cursor_before)}, so the next run reads the whole window again."
         )
 
 
-def _iso(moment: datetime | None) -> str:
+def iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else "none"
 
 
@@ -80,14 +80,14 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
                                max_network_retries=NETWORK_RETRIES)
 
 
-def read_cursor(engine: sa.Engine) -> datetime | None:
+def read_cursor(engine: sa.Engine, source: str = CURSOR_SOURCE) -> datetime | None:
     with engine.connect() as conn:
         return conn.execute(
-            sa.text("select watermark from ops.ingest_watermarks where source = :source"), {"source": CURSOR_SOURCE}
+            sa.text("select watermark from ops.ingest_watermarks where source = :source"), {"source": source}
         ).scalar()
 
 
-def _advance_cursor(engine: sa.Engine, newest: datetime) -> None:
+def advance_cursor(engine: sa.Engine, newest: datetime, source: str = CURSOR_SOURCE) -> None:
     # greatest(): a slower run that started earlier (the schedule beside a manual run) never moves it back.
     with engine.begin() as conn:
         conn.execute(
@@ -96,11 +96,11 @@ def _advance_cursor(engine: sa.Engine, newest: datetime) -> None:
                 " on conflict (source) do update"
                 " set watermark = greatest(ingest_watermarks.watermark, excluded.watermark), updated_at = now()"
             ),
-            {"source": CURSOR_SOURCE, "watermark": newest},
+            {"source": source, "watermark": newest},
         )
 
 
-def _chunks(events: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+def chunks(events: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
     iterator = iter(events)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -134,8 +134,8 @@ def sync_events(
         result.window_start = oldest_listed
         _warn(
             result,
-            f"the cursor ({_iso(cursor)}) is older than Stripe's 30-day event retention: events created between "
-            f"{_iso(cursor)} and {_iso(oldest_listed)} may be lost for good unless a webhook or an export "
+            f"the cursor ({iso(cursor)}) is older than Stripe's 30-day event retention: events created between "
+            f"{iso(cursor)} and {iso(oldest_listed)} may be lost for good unless a webhook or an export "
             "delivered them; replay an export with `payops ingest replay` to fill the gap",
         )
     else:
@@ -156,7 +156,7 @@ def sync_events(
             # Ending the stream instead of raising lets what was read be stored: the re-run then has less to do.
             failure = exc
 
-    for chunk in _chunks(listed_events(), EVENTS_PER_LOAD):
+    for chunk in chunks(listed_events(), EVENTS_PER_LOAD):
         _add(result, load_events(engine, chunk, source=LOADED_AS))
     if failure is not None:
         log.error("Events API sync interrupted after %d event(s); cursor unchanged: %s", result.listed, failure)
@@ -165,7 +165,7 @@ def sync_events(
     if result.rejected:
         _warn(result, f"{result.rejected} event(s) rejected as malformed: see ops.rejected_records")
     if newest_created is not None:
-        _advance_cursor(engine, datetime.fromtimestamp(newest_created, UTC))
+        advance_cursor(engine, datetime.fromtimestamp(newest_created, UTC))
         result.cursor_after = read_cursor(engine)
     log.info("Events API sync: %s", result.summary())
     return result

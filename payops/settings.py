@@ -87,3 +87,8 @@ class Settings:
     def stripe_landing_dir(self) -> Path:
         """Where generated or exported Stripe event files wait for `ingest replay`."""
         return self.home / "landing" / "stripe"
+
+    @property
+    def stripe_balance_landing_dir(self) -> Path:
+        """Where balance transactions listed from Stripe ahead of time (the demo's) wait, apart from events."""
+        return self.home / "landing" / "stripe_balance"

@@ -20,6 +20,7 @@ from payops_cli import services
 from payops_cli.audit import audit
 from payops_cli.export import export
 from payops_cli.health import health
+from payops_cli.stripe_balance import stripe_balance_command
 from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 from payops_cli.users import users
@@ -159,6 +160,7 @@ def ingest_replay(paths: tuple[Path, ...], quiet: bool) -> None:
 
 
 ingest.add_command(stripe_events_command)
+ingest.add_command(stripe_balance_command)
 main.add_command(webhooks)
 main.add_command(users)
 main.add_command(export)

@@ -19,6 +19,7 @@ PAGES = {
         st.Page("views/webhooks.py", title="Webhooks", icon=":material/webhook:"),
         st.Page("views/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
         st.Page("views/notifications.py", title="Notifications", icon=":material/notifications:"),
+        st.Page("views/payouts.py", title="Payouts", icon=":material/account_balance:"),
     ],
     "Admin": [
         st.Page("views/admin_refund.py", title="Refund", icon=":material/undo:"),

@@ -378,3 +378,42 @@ def alert_delivery_status(settings: Settings, days: int) -> pd.DataFrame:
         {"days": days},
         parse_dates=["last_attempt_at"],
     )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def payouts(settings: Settings, livemode: bool) -> pd.DataFrame:
+    """Every payout in one mode, newest first, with what its itemization carried."""
+    return _read(
+        settings,
+        "analytics.fct_payouts",
+        """
+        select payout_id, status, amount, amount_minor, currency, created_at, arrival_date, automatic,
+               failure_code, failure_message, reconciliation_status, itemized_transactions, itemized_net
+        from analytics.fct_payouts
+        where livemode = :livemode
+        order by created_at desc, payout_id
+        """,
+        {"livemode": livemode},
+        parse_dates=["created_at", "arrival_date"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def payout_reconciliation(settings: Settings, record_type: str) -> pd.DataFrame:
+    """One kind of payout_reconciliation row (live money only): 'payout' rows, newest first, or
+    'unpaid_transaction' rows, oldest first."""
+    return _read(
+        settings,
+        "analytics.payout_reconciliation",
+        """
+        select payout_id, balance_transaction_id, currency, amount_minor, itemized_net_minor, difference_minor,
+               is_reconciled, created_at, available_on, age_days
+        from analytics.payout_reconciliation
+        where record_type = :record_type
+        order by case when record_type = 'payout' then -extract(epoch from created_at)
+                      else extract(epoch from created_at) end,
+                 payout_id, balance_transaction_id
+        """,
+        {"record_type": record_type},
+        parse_dates=["created_at", "available_on"],
+    )

@@ -1,13 +1,16 @@
-"""A local stand-in for Stripe's `GET /v1/events`, so the real SDK can be tested without reaching Stripe.
+"""A local stand-in for Stripe's `GET /v1/events`, `/v1/balance_transactions` and `/v1/payouts`, so the real SDK
+can be tested without reaching Stripe.
 
-It answers in Stripe's list shape, newest first, honouring `limit`, `starting_after` and `created[gte]`,
-and checks the Bearer key. It records every request, and can be told to fail part way through a listing.
+It answers in Stripe's list shape, newest first, honouring `limit`, `starting_after` and `created[gte]` (and
+`payout` for balance transactions: the ones that payout carried), and checks the Bearer key. It records every
+request, and can be told to fail part way through a listing.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +33,10 @@ class StripeEventsServer:
     def __init__(self, api_key: str):
         self.api_key = api_key
         self.events: list[dict] = []
+        self.balance_transactions: list[dict] = []
+        self.payouts: list[dict] = []
+        self.payout_transactions: defaultdict[str, list[str]] = defaultdict(list)
+        """payout id -> ids of the balance transactions it carried"""
         self.requests: list[RecordedRequest] = []
         self.pages_served = 0
         self._fail_after_pages: int | None = None
@@ -42,14 +49,26 @@ class StripeEventsServer:
         with self._lock:
             self.events.extend(events)
 
+    def add_balance_transactions(self, *transactions: dict) -> None:
+        with self._lock:
+            self.balance_transactions.extend(transactions)
+
+    def add_payout(self, payout: dict, carried: list[str]) -> None:
+        with self._lock:
+            self.payouts.append(payout)
+            self.payout_transactions[payout["id"]].extend(carried)
+
     def fail_after(self, pages: int | None) -> None:
         """Answer HTTP 500 once `pages` more pages have been served; None serves every page again."""
         with self._lock:
             self._fail_after_pages = None if pages is None else self.pages_served + pages
 
     def event_list_requests(self) -> list[RecordedRequest]:
+        return self.list_requests("/v1/events")
+
+    def list_requests(self, path: str) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.path == "/v1/events"]
+            return [r for r in self.requests if r.path == path]
 
     def start(self) -> None:
         threading.Thread(target=self._http.serve_forever, name="stripe-events-server", daemon=True).start()
@@ -63,27 +82,32 @@ class StripeEventsServer:
             self.requests.append(request)
             if request.authorization != f"Bearer {self.api_key}":
                 return 401, {}, _error("invalid_request_error", "Invalid API Key provided")
-            if request.method != "GET" or request.path != "/v1/events":
+            listed = {"/v1/events": self.events, "/v1/balance_transactions": self.balance_transactions,
+                      "/v1/payouts": self.payouts}.get(request.path)
+            if request.method != "GET" or listed is None:
                 return 404, {}, _error("invalid_request_error", f"Unrecognized request URL ({request.path})")
             if self._fail_after_pages is not None and self.pages_served >= self._fail_after_pages:
                 # Stripe marks most 500s as not worth retrying; honouring that keeps the SDK from sleeping.
                 return 500, {"Stripe-Should-Retry": "false"}, _error("api_error", "Simulated failure mid-listing")
-            status, body = self._page(request.params)
+            if "payout" in request.params:
+                carried = set(self.payout_transactions.get(request.params["payout"], ()))
+                listed = [txn for txn in listed if txn["id"] in carried]
+            status, body = _page(listed, request.path, request.params)
             self.pages_served += status == 200
             return status, {}, body
 
-    def _page(self, params: dict[str, str]) -> tuple[int, dict]:
-        newest_first = sorted(self.events, key=lambda e: (e["created"], e["id"]), reverse=True)
-        if "created[gte]" in params:
-            newest_first = [e for e in newest_first if e["created"] >= int(params["created[gte]"])]
-        if "starting_after" in params:
-            ids = [e["id"] for e in newest_first]
-            if params["starting_after"] not in ids:
-                return 400, _error("invalid_request_error", f"No such event: '{params['starting_after']}'")
-            newest_first = newest_first[ids.index(params["starting_after"]) + 1:]
-        limit = int(params.get("limit", DEFAULT_LIMIT))
-        return 200, {"object": "list", "data": newest_first[:limit], "has_more": len(newest_first) > limit,
-                     "url": "/v1/events"}
+
+def _page(objects: list[dict], path: str, params: dict[str, str]) -> tuple[int, dict]:
+    newest_first = sorted(objects, key=lambda o: (o["created"], o["id"]), reverse=True)
+    if "created[gte]" in params:
+        newest_first = [o for o in newest_first if o["created"] >= int(params["created[gte]"])]
+    if "starting_after" in params:
+        ids = [o["id"] for o in newest_first]
+        if params["starting_after"] not in ids:
+            return 400, _error("invalid_request_error", f"No such object: '{params['starting_after']}'")
+        newest_first = newest_first[ids.index(params["starting_after"]) + 1:]
+    limit = int(params.get("limit", DEFAULT_LIMIT))
+    return 200, {"object": "list", "data": newest_first[:limit], "has_more": len(newest_first) > limit, "url": path}
 
 
 def _error(error_type: str, message: str) -> dict:

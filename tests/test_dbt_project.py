@@ -331,6 +331,11 @@ def test_each_table_rebuilt_whole_holds_its_grain_in_a_unique_index(warehouse):
         "fct_disputes": ["dispute_id"],
         "int_stripe__reporting_days": ["day"],
         "stg_stripe__dispute_balance_transactions": ["balance_transaction_id"],
+        "stg_stripe__balance_transactions": ["balance_transaction_id"],
+        "stg_stripe__payouts": ["payout_id"],
+        "fct_balance_transactions": ["balance_transaction_id"],
+        "fct_payouts": ["payout_id"],
+        "balance_change_from_activity": ["balance_transaction_id"],
     }
     with eng.connect() as conn:
         unique_indexes = conn.execute(sa.text(

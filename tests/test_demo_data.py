@@ -7,7 +7,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,8 @@ def test_every_line_is_a_stripe_event_within_the_window(small):
         expected = {"charge.dispute": "dispute", "charge.refund": "refund"}.get(
             event["type"].rsplit(".", 1)[0], event["type"].split(".")[0])
         assert obj["object"] == expected, event["type"]
-        prefix = {"charge": "ch_", "payment_intent": "pi_", "refund": "re_", "dispute": "dp_"}[expected]
+        prefixes = {"charge": "ch_", "payment_intent": "pi_", "refund": "re_", "dispute": "dp_", "payout": "po_"}
+        prefix = prefixes[expected]
         assert obj["id"].startswith(prefix)
 
 
@@ -204,9 +205,17 @@ def test_every_scenario_appears(events_fixture, request):
     assert statuses["needs_response"] + statuses["under_review"], "a dispute still open at the end"
     assert max(Counter(d["charge"] for d in disputes.values()).values()) == 2, "a charge disputed twice"
     for d in disputes.values():
-        money = [(t["amount"], t["fee"]) for t in d["balance_transactions"]]
-        expected = {"won": [(-d["amount"], 1500), (d["amount"], 0)]}.get(d["status"], [(-d["amount"], 1500)])
-        assert money == ([] if d["status"].startswith("warning") else expected)
+        # In the settlement currency (usd), converted at Stripe's rate of the day when the dispute was in another.
+        money = [(t["currency"], t["amount"], t["fee"]) for t in d["balance_transactions"]]
+        settled = [int((Decimal(d["amount"]).scaleb(-EXPONENT[d["currency"]]) * Decimal(str(t["exchange_rate"] or 1))
+                        * 100).quantize(Decimal(1), ROUND_HALF_UP)) for t in d["balance_transactions"]]
+        if d["status"].startswith("warning"):  # inquiries move no money
+            assert money == []
+            continue
+        expected = {"won": [("usd", -settled[0], 1500), ("usd", settled[-1], 0)]}.get(
+            d["status"], [("usd", -settled[0], 1500)])
+        assert money == expected
+        assert all((t["exchange_rate"] is None) == (d["currency"] == "usd") for t in d["balance_transactions"])
 
     assert {c["currency"] for c in charges.values()} == set(EXPONENT)
     assert {e["livemode"] for e in events} == {True, False}

@@ -15,6 +15,7 @@
             ['warning_under_review', 'under_review'],
             ['warning_closed', 'won', 'lost', 'prevented']
         ],
+        'payout': [['pending'], ['in_transit'], ['paid', 'failed', 'canceled']],
     } %}
     {{ return(orders[object_type]) }}
 {% endmacro %}

@@ -128,6 +128,12 @@ recomputed_days as (
     select day from reporting_days
     where day > (select max(day) from {{ this }})
 
+    union
+
+    -- Balance transactions arrive apart from events (Stripe's API, not webhooks): new or changed ones redo their day.
+    select day from {{ ref('int_stripe__settlement_by_payment_day') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
 ),
 
 {% endif -%}
@@ -164,6 +170,24 @@ dispute_balance_transactions as (
 currencies as (
 
     select * from {{ ref('currencies') }}
+
+),
+
+settlement as (
+
+    select * from {{ ref('int_stripe__settlement_by_payment_day') }}
+    {%- if is_incremental() %}
+    where day in (select day from recomputed_days)
+    {%- endif %}
+
+),
+
+-- The account settles in one currency: it names the settlement columns of days without a transaction too.
+account as (
+
+    select min(currency) as settlement_currency
+    from {{ ref('stg_stripe__balance_transactions') }}
+    where livemode
 
 ),
 
@@ -273,6 +297,22 @@ dispute_fees_by_day as (
 
 ),
 
+settlement_by_day as (
+
+    select
+        day,
+        currency,
+        livemode,
+        sum(settlement_gross_minor) as settlement_gross_minor,
+        sum(fee_minor) as fee_minor,
+        sum(settlement_refunded_minor) as settlement_refunded_minor,
+        sum(settlement_dispute_loss_minor) as settlement_dispute_loss_minor
+
+    from settlement
+    group by 1, 2, 3
+
+),
+
 {%- set daily_aggregates = ['charges_by_day', 'refunds_by_day', 'dispute_losses_by_day', 'dispute_fees_by_day'] %}
 
 activity_days as (
@@ -337,7 +377,11 @@ daily_minor as (
         charges_by_day.avg_transaction_value_minor,
         charges_by_day.median_transaction_value_minor,
         intents_by_day.payment_intents,
-        intents_by_day.payment_intents_succeeded
+        intents_by_day.payment_intents_succeeded,
+        coalesce(settlement_by_day.settlement_gross_minor, 0) as settlement_gross_amount_minor,
+        coalesce(settlement_by_day.fee_minor, 0) as fee_amount_minor,
+        coalesce(settlement_by_day.settlement_refunded_minor, 0) as settlement_refunded_minor,
+        coalesce(settlement_by_day.settlement_dispute_loss_minor, 0) as settlement_dispute_loss_minor
 
     from series_days
     {%- for aggregate in daily_aggregates %}
@@ -350,6 +394,10 @@ daily_minor as (
         on series_days.day = intents_by_day.day
         and series_days.currency = intents_by_day.currency
         and series_days.livemode = intents_by_day.livemode
+    left join settlement_by_day
+        on series_days.day = settlement_by_day.day
+        and series_days.currency = settlement_by_day.currency
+        and series_days.livemode = settlement_by_day.livemode
 
 ),
 
@@ -376,7 +424,9 @@ with_net as (
 
     select
         *,
-        gross_amount_minor - refunded_amount_minor - dispute_loss_amount_minor as net_amount_minor
+        gross_amount_minor - refunded_amount_minor - dispute_loss_amount_minor as net_amount_minor,
+        settlement_gross_amount_minor - settlement_refunded_minor - settlement_dispute_loss_minor
+            as settlement_net_amount_minor
 
     from daily_minor
 
@@ -390,7 +440,8 @@ sources as (
         (select max(received_at) from {{ ref('base_stripe__charge_events') }}),
         (select max(state_updated_at) from {{ ref('stg_stripe__payment_intents') }}),
         (select max(state_updated_at) from {{ ref('stg_stripe__disputes') }}),
-        (select max(received_at) from {{ ref('base_stripe__dispute_events') }})
+        (select max(received_at) from {{ ref('base_stripe__dispute_events') }}),
+        (select max(state_updated_at) from {{ ref('int_stripe__settlement_by_payment_day') }})
     ) as sources_updated_at
 
 )
@@ -414,12 +465,20 @@ select
     {{ money_columns('with_net.median_transaction_value_minor', 'median_transaction_value') }},
     {{ minor_to_major('coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0)', 'currencies.exponent') }} as open_dispute_exposure_amount,
     cast(coalesce(open_dispute_exposure.open_dispute_exposure_minor, 0) as {{ dbt.type_bigint() }}) as open_dispute_exposure_minor,
+    account.settlement_currency,
+    {%- for measure in ['settlement_gross', 'settlement_net', 'fee'] %}
+    {{ money_columns('with_net.' ~ measure ~ '_amount_minor', measure ~ '_amount', 'settlement.exponent') }},
+    {%- endfor %}
+    {{ money_columns('with_net.settlement_net_amount_minor - with_net.fee_amount_minor', 'net_after_fees_amount', 'settlement.exponent') }},
     sources.sources_updated_at
 
 from with_net
 cross join sources
+cross join account
 left join currencies
     on with_net.currency = currencies.currency
+left join currencies as settlement
+    on account.settlement_currency = settlement.currency
 left join open_dispute_exposure
     on with_net.day = open_dispute_exposure.day
     and with_net.currency = open_dispute_exposure.currency

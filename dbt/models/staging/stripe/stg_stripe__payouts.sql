@@ -1,0 +1,43 @@
+-- The latest state of every payout, as ingest/processing.py chose it from payout.* events.
+{{ config(indexes=[{'columns': ['payout_id'], 'unique': true}]) }}
+
+with
+
+source as (
+
+    select * from {{ source('stripe_balance', 'payouts') }}
+
+)
+
+select
+    source.id as payout_id,
+    source.livemode,
+    payout.status,
+    payout.amount,
+    lower(payout.currency) as currency,
+    to_timestamp(payout.created) as payout_created_at,
+    to_timestamp(payout.arrival_date) as arrival_date,
+    payout.method,
+    payout.automatic,
+    payout.failure_code,
+    payout.failure_message,
+    payout.reconciliation_status,
+    payout.balance_transaction as balance_transaction_id,
+    payout.failure_balance_transaction as failure_balance_transaction_id,
+    source.updated_at as state_updated_at
+
+from source
+cross join lateral jsonb_to_record(source.object) as payout (
+    status text,
+    amount bigint,
+    currency text,
+    created bigint,
+    arrival_date bigint,
+    method text,
+    automatic boolean,
+    failure_code text,
+    failure_message text,
+    reconciliation_status text,
+    balance_transaction text,
+    failure_balance_transaction text
+)
