@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 WRITER_ROLE = "payops_action_writer"
 ACTION_TYPES = ("refund", "dispute_evidence_save", "dispute_evidence_submit", "dispute_accept", "fraud_flag",
-                "fraud_clear", "payment_retry", "reconciliation_resolve")
+                "fraud_clear", "payment_retry", "reconciliation_resolve", "compliance_export")
 GENESIS = "0" * 64
 
 

@@ -15,9 +15,11 @@ import json
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
+from actions.audit import insert_action
 from exports.datasets import DATASETS, Dataset
 from payops.errors import PayopsError
 
@@ -75,7 +78,13 @@ class DatasetTotals:
             figures = self.per_currency.setdefault(row["currency"], {"rows": 0})
             figures["rows"] += row["currency_count"]
             if amount_column:
-                figures["amount_minor"] = figures.get("amount_minor", 0) + (row[f"{amount_column}_sum"] or 0)
+                figures[amount_column] = figures.get(amount_column, 0) + (row[f"{amount_column}_sum"] or 0)
+
+    def as_json(self) -> dict[str, dict[str, int | str]]:
+        """Major-unit sums (Decimal) as plain decimal strings, minor-unit sums as integers."""
+        return {currency: {name: format(value.normalize(), "f") if isinstance(value, Decimal) else value
+                           for name, value in figures.items()}
+                for currency, figures in self.per_currency.items()}
 
 
 @dataclass(frozen=True)
@@ -217,10 +226,12 @@ def check_totals(conn: sa.Connection, dataset: Dataset, params: dict[str, Any], 
     """The export is complete when the marts, asked separately, hold the same rows and sums per currency."""
     if dataset.check_query is None:
         return
-    expected: dict[str, dict[str, int]] = {}
-    for currency, rows, amount in conn.execute(sa.text(dataset.check_query), params):
+    expected: dict[str, dict[str, int | Decimal]] = {}
+    for currency, rows, *amount in conn.execute(sa.text(dataset.check_query), params):
         if rows:
-            figures = {"rows": rows} if amount is None else {"rows": rows, "amount_minor": int(amount)}
+            figures: dict[str, int | Decimal] = {"rows": rows}
+            if dataset.amount_column:
+                figures[dataset.amount_column] = amount[0]
             expected[currency or ALL_CURRENCIES] = figures
     if expected != written.per_currency:
         raise ExportError(
@@ -244,6 +255,8 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     params = {"start_day": request.start, "end_day": request.end, "tz": timezone}
 
+    # Personal data leaves the warehouse only on the record: who, why, which period, before a byte is written.
+    audit = _PiiExportAudit(engine, request) if request.include_pii else None
     # Written beside the target and moved in whole: a failed or incomplete export leaves nothing behind.
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -259,7 +272,7 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
                 for suffix in ("csv", "parquet"):
                     path = staging / f"{dataset.name}.{suffix}"
                     files[path.name] = {"dataset": dataset.name, "format": suffix, "rows": totals.rows,
-                                        "totals": totals.per_currency, "sha256": sha256_of(path),
+                                        "totals": totals.as_json(), "sha256": sha256_of(path),
                                         "bytes": path.stat().st_size}
                 if on_dataset:
                     on_dataset(dataset.name, totals.rows)
@@ -279,9 +292,33 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
         _move_into_place(staging, out_dir)
+    except Exception as exc:
+        if audit:
+            audit.answer(error=str(exc))
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if audit:
+        audit.answer(error=None)
     return ExportResult(out_dir, manifest)
+
+
+class _PiiExportAudit:
+    """An export with personal data as an admin action: `requested` before it runs, then its outcome."""
+
+    def __init__(self, engine: sa.Engine, request: ExportRequest) -> None:
+        self.engine, self.key = engine, f"compliance-export-{uuid.uuid4()}"
+        self.fields = {"admin_email": request.requested_by, "action_type": "compliance_export",
+                       "target_type": "export", "target_id": f"{request.start}..{request.end}",
+                       "idempotency_key": self.key, "reason": request.reason,
+                       "params": {"out_dir": str(request.out_dir.resolve()), "include_pii": True}}
+        with engine.begin() as conn:
+            self.request_id = insert_action(conn, status="requested", **self.fields)
+
+    def answer(self, error: str | None) -> None:
+        with self.engine.begin() as conn:
+            insert_action(conn, status="failed" if error else "succeeded", request_id=self.request_id, error=error,
+                          **self.fields)
 
 
 def pii_policy(datasets: Sequence[Dataset], request: ExportRequest) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""What a compliance export holds: one dataset per file, each a query over the analytics marts, its columns with
-their Parquet types, the order its rows are written in, and which columns carry personal data.
+"""What a compliance export holds: one dataset per file, each a query over the analytics marts (or, for the audit
+trail, the ops tables the database keeps append-only), its columns with their Parquet types, the order its rows
+are written in, and which columns carry personal data.
 
 Every query takes the period as reporting days (`:start_day`, `:end_day`, both included) in the reporting time
 zone (`:tz`), as the marts cut their days. Rows come out in a total order (ending with the dataset's key), so the
@@ -17,6 +18,8 @@ INTEGER = pa.int64()
 BOOLEAN = pa.bool_()
 DAY = pa.date32()
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+MAJOR_AMOUNT = pa.decimal128(38, 9)
+"""An amount in major units, as Stripe's own reports write it; exact, wide enough for any currency's exponent."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,11 @@ class Dataset:
     order: str
     """the row order, in words, for docs/exports.md and the manifest"""
     amount_column: str | None
-    """the minor-unit amount the manifest totals per currency (with the row count); None: rows only"""
+    """the amount the manifest totals per currency (with the row count): minor units, or major units for Stripe's
+    report; None: rows only"""
     check_query: str | None = None
-    """an independent aggregate over the marts, `currency, rows, amount_minor` for the period: the export fails
-    when its written totals differ (None: the dataset is checked by its row count alone)"""
+    """an independent aggregate over the marts, `currency, rows, <amount_column>` for the period: the export fails
+    when its written totals differ (None: the dataset is not checked)"""
     pii_columns: tuple[str, ...] = ()
     """personal data: a keyed hash unless the export is run with --include-pii"""
 
@@ -171,10 +175,126 @@ RECONCILIATION_EXCEPTIONS = Dataset(
           " (nulls last)",
     amount_column=None,
     check_query="""
-        select null as currency, count(*) as rows, null as amount_minor
+        select null as currency, count(*) as rows
         from analytics.reconciliation_exceptions
         where (first_seen_at at time zone :tz)::date between :start_day and :end_day
     """,
 )
 
-DATASETS: tuple[Dataset, ...] = (CHARGES, REFUNDS, DISPUTES, RECONCILIATION_EXCEPTIONS)
+BALANCE_CHANGE_FROM_ACTIVITY = Dataset(
+    name="balance_change_from_activity",
+    description="Stripe's itemized balance change from activity: every balance transaction created in the period, "
+                "in the settlement currency, with fees and the automatic payout that carried it.",
+    columns=(
+        ("balance_transaction_id", TEXT), ("created", TIMESTAMP), ("available_on", TIMESTAMP), ("currency", TEXT),
+        ("gross", MAJOR_AMOUNT), ("fee", MAJOR_AMOUNT), ("net", MAJOR_AMOUNT), ("reporting_category", TEXT),
+        ("source_id", TEXT), ("description", TEXT), ("customer_facing_amount", MAJOR_AMOUNT),
+        ("customer_facing_currency", TEXT), ("automatic_payout_id", TEXT),
+        ("automatic_payout_effective_at", TIMESTAMP), ("customer_id", TEXT), ("charge_id", TEXT),
+        ("payment_intent_id", TEXT), ("refund_id", TEXT), ("dispute_id", TEXT), ("card_brand", TEXT),
+        ("card_country", TEXT), ("dispute_reason", TEXT),
+    ),
+    query="""
+        select balance_transaction_id, created, available_on, currency, gross, fee, net, reporting_category,
+               source_id, description, customer_facing_amount, customer_facing_currency, automatic_payout_id,
+               automatic_payout_effective_at, customer_id, charge_id, payment_intent_id, refund_id, dispute_id,
+               card_brand, card_country, dispute_reason
+        from analytics.balance_change_from_activity
+        where (created at time zone :tz)::date between :start_day and :end_day
+        order by created, balance_transaction_id
+    """,
+    order="created, then balance_transaction_id",
+    amount_column="net",
+    check_query="""
+        select currency, count(*) as rows, sum(net) as net
+        from analytics.balance_change_from_activity
+        where (created at time zone :tz)::date between :start_day and :end_day
+        group by currency
+    """,
+    # Stripe's description is free text the platform wrote: here it names the student ("5-hour pack for …").
+    pii_columns=("description",),
+)
+
+PAYOUTS = Dataset(
+    name="payouts",
+    description="Every payout created in the period, with its reconciliation: what its itemized transactions carried "
+                "and how far that is from the payout's amount.",
+    columns=(
+        ("payout_id", TEXT), ("livemode", BOOLEAN), ("status", TEXT), ("currency", TEXT), ("amount_minor", INTEGER),
+        ("created_at", TIMESTAMP), ("arrival_date", TIMESTAMP), ("method", TEXT), ("automatic", BOOLEAN),
+        ("failure_code", TEXT), ("failure_message", TEXT), ("reconciliation_status", TEXT),
+        ("itemized_transactions", INTEGER), ("itemized_net_minor", INTEGER), ("difference_minor", INTEGER),
+        ("is_reconciled", BOOLEAN),
+    ),
+    query="""
+        select p.payout_id, p.livemode, p.status, p.currency, p.amount_minor, p.created_at, p.arrival_date, p.method,
+               p.automatic, p.failure_code, p.failure_message, p.reconciliation_status, p.itemized_transactions,
+               p.itemized_net_minor, r.difference_minor, r.is_reconciled
+        from analytics.fct_payouts as p
+        left join analytics.payout_reconciliation as r
+            on r.record_type = 'payout' and r.payout_id = p.payout_id
+        where (p.created_at at time zone :tz)::date between :start_day and :end_day
+        order by p.created_at, p.payout_id
+    """,
+    order="created_at, then payout_id",
+    amount_column="amount_minor",
+    check_query="""
+        select currency, count(*) as rows, sum(amount_minor) as amount_minor
+        from analytics.fct_payouts
+        where (created_at at time zone :tz)::date between :start_day and :end_day
+        group by currency
+    """,
+)
+
+ADMIN_ACTIONS = Dataset(
+    name="admin_actions",
+    description="Every admin action requested or answered in the period, with its place in the audit chain "
+                "(seq, prev_hash, row_hash: `payops audit verify` recomputes them).",
+    columns=(
+        ("seq", INTEGER), ("action_id", TEXT), ("request_id", TEXT), ("created_at", TIMESTAMP),
+        ("admin_email", TEXT), ("action_type", TEXT), ("target_type", TEXT), ("target_id", TEXT), ("reason", TEXT),
+        ("params", TEXT), ("idempotency_key", TEXT), ("status", TEXT), ("stripe_object_id", TEXT), ("error", TEXT),
+        ("prev_hash", TEXT), ("row_hash", TEXT),
+    ),
+    query="""
+        select seq, action_id::text, request_id::text, created_at, admin_email, action_type, target_type, target_id,
+               reason, params::text, idempotency_key, status, stripe_object_id, error, prev_hash, row_hash
+        from ops.admin_actions
+        where (created_at at time zone :tz)::date between :start_day and :end_day
+        order by seq
+    """,
+    order="seq (the chain's order)",
+    amount_column=None,
+    check_query="""
+        select null as currency, count(*) as rows
+        from ops.admin_actions
+        where (created_at at time zone :tz)::date between :start_day and :end_day
+    """,
+    pii_columns=("admin_email",),
+)
+
+RECONCILIATION_RESOLUTIONS = Dataset(
+    name="reconciliation_resolutions",
+    description="Every reconciliation exception an admin marked explained in the period, with the note.",
+    columns=(
+        ("resolution_id", INTEGER), ("kind", TEXT), ("purchase_transaction_id", TEXT), ("charge_id", TEXT),
+        ("note", TEXT), ("resolved_by", TEXT), ("resolved_at", TIMESTAMP),
+    ),
+    query="""
+        select resolution_id, kind, purchase_transaction_id, charge_id, note, resolved_by, resolved_at
+        from ops.reconciliation_resolutions
+        where (resolved_at at time zone :tz)::date between :start_day and :end_day
+        order by resolution_id
+    """,
+    order="resolution_id",
+    amount_column=None,
+    check_query="""
+        select null as currency, count(*) as rows
+        from ops.reconciliation_resolutions
+        where (resolved_at at time zone :tz)::date between :start_day and :end_day
+    """,
+    pii_columns=("resolved_by",),
+)
+
+DATASETS: tuple[Dataset, ...] = (CHARGES, REFUNDS, DISPUTES, BALANCE_CHANGE_FROM_ACTIVITY, PAYOUTS,
+                                 RECONCILIATION_EXCEPTIONS, RECONCILIATION_RESOLUTIONS, ADMIN_ACTIONS)

@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,7 +22,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import TIMEZONE, environment
 from oracle import read_events
-from oracle_marts import expected_fct_charges, expected_fct_disputes, expected_fct_refunds
+from oracle_finance import expected_balance_change_from_activity, expected_fct_payouts, read_balance
+from oracle_marts import Reporting, expected_fct_charges, expected_fct_disputes, expected_fct_refunds
 
 from exports.compliance import MANIFEST, ExportError, ExportRequest, run_export, verify_export
 from exports.datasets import CHARGES, DATASETS
@@ -57,8 +59,9 @@ def per_currency(rows) -> dict[str, dict[str, int]]:
     return totals
 
 
-def test_manifest_totals_equal_the_figures_of_the_event_files(exported, events):
+def test_manifest_totals_equal_the_figures_of_the_event_files(pipeline, exported, events):
     _, manifest = exported
+    reporting = Reporting(TIMEZONE)
     files = manifest["signed"]["files"]
     in_period = range(START.toordinal(), END.toordinal() + 1)
 
@@ -71,10 +74,25 @@ def test_manifest_totals_equal_the_figures_of_the_event_files(exported, events):
                 if d["created_day"].toordinal() in in_period]
     assert charges and refunds and disputes, "the seeded month must exercise every dataset"
 
-    for name, expected in [("charges", charges), ("refunds", refunds), ("disputes", disputes)]:
+    balance = read_balance(pipeline.settings.stripe_balance_landing_dir)
+    created = {txn["id"]: txn["created"] for txn in balance.listed}
+    payouts = [(p["currency"], p["amount_minor"]) for p in expected_fct_payouts(events, balance).values()
+               if reporting.day(int(p["created_at"].timestamp())).toordinal() in in_period]
+    activity: dict[str, dict[str, int | str]] = {}
+    for txn_id, row in expected_balance_change_from_activity(events, balance).items():
+        if reporting.day(created[txn_id]).toordinal() in in_period:
+            figures = activity.setdefault(row["currency"], {"rows": 0, "net": Decimal(0)})
+            figures["rows"] += 1
+            figures["net"] += row["net"]
+    assert payouts and activity, "the seeded month must exercise the finance datasets"
+
+    for name, expected in [("charges", charges), ("refunds", refunds), ("disputes", disputes), ("payouts", payouts)]:
         for suffix in ("csv", "parquet"):
             assert files[f"{name}.{suffix}"]["totals"] == per_currency(expected), f"{name}.{suffix}"
             assert files[f"{name}.{suffix}"]["rows"] == len(expected)
+    assert files["balance_change_from_activity.csv"]["totals"] == {
+        currency: {"rows": figures["rows"], "net": format(figures["net"].normalize(), "f")}
+        for currency, figures in activity.items()}
 
 
 def test_csv_and_parquet_hold_the_same_rows_in_the_documented_order(exported):
@@ -172,7 +190,8 @@ def test_personal_data_is_a_keyed_hash_unless_included_with_a_reason(pipeline, e
               for value in people}
     emails = Counter(row["billing_email"] for row in pq.read_table(out / "charges.parquet").to_pylist())
     assert emails and set(emails) <= set(tokens), "every payer's email is the keyed hash of a seeded email"
-    assert manifest["signed"]["pii_policy"]["columns"] == {"charges": list(CHARGES.pii_columns)}
+    assert manifest["signed"]["pii_policy"]["columns"] == {d.name: list(d.pii_columns) for d in DATASETS
+                                                          if d.pii_columns}
 
     with pytest.raises(ExportError, match="needs --reason"):
         export(pipeline, tmp_path / "no-reason", include_pii=True)
@@ -182,6 +201,14 @@ def test_personal_data_is_a_keyed_hash_unless_included_with_a_reason(pipeline, e
     manifest = export(pipeline, with_pii, include_pii=True, reason="regulator request 42")
     assert {value for value in people if value in exported_text(with_pii)}
     assert manifest["signed"]["pii_policy"]["reason"] == "regulator request 42"
+    with pipeline.engine.connect() as conn:
+        recorded = conn.execute(sa.text("""
+            select status, admin_email, target_id, reason from ops.admin_actions
+            where action_type = 'compliance_export' order by seq
+        """)).all()
+    period = f"{START}..{END}"
+    assert [tuple(row) for row in recorded] == [("requested", "test", period, "regulator request 42"),
+                                                ("succeeded", "test", period, "regulator request 42")]
 
 
 def test_an_export_whose_totals_disagree_with_the_marts_writes_nothing(pipeline, tmp_path):
