@@ -19,6 +19,11 @@ def refresh(settings: Settings) -> dg.ExecuteInProcessResult:
     parse_dbt_project()
     from dagster_project.definitions import defs  # imported late: the dbt assets read the manifest just parsed
 
-    job = defs().resolve_implicit_global_asset_job_def()
+    definitions = defs()
+    job = definitions.resolve_implicit_global_asset_job_def()
+    # The month-partitioned report assets are left to their automation condition (dagster_project/defs/reports).
+    unpartitioned = [node.key for node in definitions.resolve_asset_graph().asset_nodes
+                     if node.is_materializable and node.partitions_def is None]
     with dg.DagsterInstance.get() as instance:
-        return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
+        return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE,
+                                      asset_selection=unpartitioned)

@@ -18,6 +18,7 @@ PAGES = {
     "Operations": [
         st.Page("views/webhooks.py", title="Webhooks", icon=":material/webhook:"),
         st.Page("views/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
+        st.Page("views/reports.py", title="Reports", icon=":material/description:"),
     ],
 }
 
