@@ -191,7 +191,9 @@ def test_the_definitions_load_with_each_report_downstream_of_its_marts(pipeline)
     with environment(**pipeline.env):
         from dagster_project.definitions import defs
 
-        graph = defs().resolve_asset_graph()
+        definitions = defs()
+        graph = definitions.resolve_asset_graph()
+    assert definitions.resolve_sensor_def("report_automation").default_status == dg.DefaultSensorStatus.RUNNING
     for report in REPORTS.values():
         node = graph.get(dg.AssetKey(["reports", report.name]))
         assert node.partitions_def is not None

@@ -64,7 +64,16 @@ def report_asset(report: Report, marts: set[str]) -> dg.AssetsDefinition:
     return render_report
 
 
+report_automation = dg.AutomationConditionSensorDefinition(
+    "report_automation",
+    target=dg.AssetSelection.groups("reports"),
+    default_status=dg.DefaultSensorStatus.RUNNING,  # Dagster's default automation sensor starts stopped
+    description="Re-renders this month's and last month's reports once a mart they read has been materialized.",
+)
+
+
 @dg.definitions
 def report_assets() -> dg.Definitions:
     marts = built_marts()
-    return dg.Definitions(assets=[report_asset(report, marts) for report in REPORTS.values()])
+    return dg.Definitions(assets=[report_asset(report, marts) for report in REPORTS.values()],
+                          sensors=[report_automation])
