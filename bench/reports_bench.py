@@ -163,7 +163,7 @@ def main() -> int:
         for run in range(args.runs):
             replays.append(replay_statements(statements))
             say(f"  SQL alone {run + 1}: {replays[-1]:,.2f} s, {len(statements)} statements")
-        slowest = cell_durations(rendered.notebook)[:5]
+        cells = cell_durations(rendered.notebook)
     finally:
         stop_embedded(settings)
         if not args.home:
@@ -176,8 +176,12 @@ def main() -> int:
         f"| target <= {TARGET_RATIO:.0f}x |")
     say("|---:|---:|---:|---:|---:|---|")
     say(f"| {charges:,} | {in_june:,} | {render_s:,.2f} s | {sql_s:,.2f} s | {ratio:.1f}x | **{verdict}** |")
-    say("\nSlowest cells of the last render (papermill's durations):")
-    for seconds, first_line in slowest:
+    cells_s = sum(seconds for seconds, _ in cells)
+    say(f"\nThe last render: {rendered.seconds:,.2f} s, of which its {len(cells)} code cells {cells_s:,.2f} s; "
+        f"the rest "
+        f"({rendered.seconds - cells_s:,.2f} s) is the kernel's start and stop, papermill and nbconvert.")
+    say("Slowest cells (papermill's durations):")
+    for seconds, first_line in cells[:5]:
         say(f"  {seconds:6.2f} s  {first_line}")
     return 0 if verdict == "PASS" else 1
 

@@ -242,7 +242,8 @@ def read_mart(
     if where:
         sql += " where " + " and ".join(where)
     with read_only_engine(settings).connect() as conn:
-        frame = pd.read_sql(sa.text(sql), conn, params=params)
+        # read_sql_query, not read_sql: read_sql first asks the catalog whether the statement is a table name.
+        frame = pd.read_sql_query(sa.text(sql), conn, params=params)
     for column in frame.columns:
         # Dates arrive as Python objects; make them datetimes so pandas can plot and group by them.
         if available[column] == "date":

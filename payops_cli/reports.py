@@ -75,5 +75,7 @@ def notebooks(port: int, no_browser: bool) -> None:
     command = [str(Path(sys.executable).parent / "jupyter-lab"), f"--notebook-dir={REPORTS_DIR}", f"--port={port}"]
     if no_browser:
         command.append("--no-browser")
+    if os.geteuid() == 0:  # containers often run as root, which JupyterLab refuses unless told
+        command.append("--allow-root")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how JupyterLab is stopped
         subprocess.run(command, env=env, check=False)
