@@ -59,7 +59,6 @@ CHART_STYLE = {
     "figure.dpi": 100,
     "savefig.dpi": 100,
     "figure.autolayout": True,
-    "axes.prop_cycle": None,  # filled from PALETTE in use_chart_style
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
@@ -238,7 +237,9 @@ def read_mart(
     if livemode is not None and "livemode" in available:
         where.append("livemode = :livemode")
         params["livemode"] = livemode
-    sql = f'select {", ".join(f"{chr(34)}{c}{chr(34)}" for c in selected)} from {SCHEMA}."{name}"'
+    # Names were checked against the catalog above, so quoting them is all the escaping they need.
+    quoted = ", ".join(f'"{column}"' for column in selected)
+    sql = f'select {quoted} from {SCHEMA}."{name}"'
     if where:
         sql += " where " + " and ".join(where)
     with read_only_engine(settings).connect() as conn:
