@@ -6,7 +6,8 @@ executed notebook into HTML with the code hidden, and the figures it `record`ed 
     PAYOPS_HOME/reports/<report>/<variant>.json    the recorded headline figures (net_amount per currency, ...)
 
 <variant> is the period (2026-06) for every currency in live mode, with `-<currency>` and `-test` appended for
-the other choices, so no choice overwrites another.
+the other choices, so no choice overwrites another. A render that fails leaves the previous three files alone and
+its executed notebook, error included, as <variant>.failed.ipynb.
 """
 
 from __future__ import annotations
@@ -115,8 +116,11 @@ def _kernel_environment(settings: Settings, sidecar: Path) -> Iterator[None]:
 
 def render(settings: Settings, report: str, period: str, currency: str = ALL_CURRENCIES, livemode: bool = True,
            progress: bool = False) -> Rendered:
-    """Execute one report for one month and write its HTML, executed notebook and sidecar; a failing cell
-    raises ReportFailed with that cell's error (the executed notebook, error included, is kept for a look)."""
+    """Execute one report for one month and write its HTML, executed notebook and sidecar.
+
+    The three files replace the previous ones only once all are written. A failing cell raises ReportFailed with
+    that cell's error, keeps the previous files as they were, and leaves the executed notebook, error included,
+    as <variant>.failed.ipynb."""
     import papermill
 
     spec = report_named(report)
@@ -125,22 +129,31 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
     out = output_dir(settings, report)
     out.mkdir(parents=True, exist_ok=True)
     stem = variant(month.period, currency, livemode)
-    notebook, html, sidecar = (out / f"{stem}{suffix}" for suffix in (".ipynb", ".html", ".json"))
-    sidecar.unlink(missing_ok=True)
+    final = {suffix: out / f"{stem}{suffix}" for suffix in (".ipynb", ".html", ".json")}
+    running = {suffix: out / f"{stem}.running{suffix}" for suffix in final}
+    failed = out / f"{stem}.failed.ipynb"
+    for path in running.values():
+        path.unlink(missing_ok=True)
     parameters = {"period": month.period, "currency": currency, "timezone": settings.timezone, "livemode": livemode}
     started = time.perf_counter()
-    with _kernel_environment(settings, sidecar):
+    with _kernel_environment(settings, running[".json"]):
         try:
-            papermill.execute_notebook(str(spec.notebook), str(notebook), parameters=parameters, kernel_name=KERNEL,
-                                       progress_bar=progress, cwd=str(REPORTS_DIR), log_output=False)
+            papermill.execute_notebook(str(spec.notebook), str(running[".ipynb"]), parameters=parameters,
+                                       kernel_name=KERNEL, progress_bar=progress, cwd=str(REPORTS_DIR),
+                                       log_output=False)
         except papermill.PapermillExecutionError as exc:
-            html.unlink(missing_ok=True)
+            running[".ipynb"].replace(failed)
+            running[".json"].unlink(missing_ok=True)
             raise ReportFailed(f"{report} {stem}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}\n"
-                               f"The executed notebook, error included: {notebook}") from None
-    html.write_text(to_html(notebook), encoding="utf-8")
-    if not sidecar.exists():
-        sidecar.write_text("{}")
-    return Rendered(report, month.period, html, notebook, sidecar, time.perf_counter() - started)
+                               f"The executed notebook, error included: {failed}") from None
+    running[".html"].write_text(to_html(running[".ipynb"]), encoding="utf-8")
+    if not running[".json"].exists():
+        running[".json"].write_text("{}")
+    for suffix, path in running.items():
+        path.replace(final[suffix])
+    failed.unlink(missing_ok=True)
+    return Rendered(report, month.period, final[".html"], final[".ipynb"], final[".json"],
+                    time.perf_counter() - started)
 
 
 def to_html(notebook: Path) -> str:
@@ -158,6 +171,8 @@ def rendered_reports(settings: Settings) -> list[dict]:
     found = []
     for spec in REPORTS.values():
         for html in sorted(output_dir(settings, spec.name).glob("*.html"), reverse=True):
+            if html.stem.endswith(".running"):
+                continue
             found.append({"report": spec.name, "title": spec.title, "variant": html.stem, "html": html,
                           "notebook": html.with_suffix(".ipynb"), "sidecar": html.with_suffix(".json")})
     return found

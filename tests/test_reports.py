@@ -136,7 +136,8 @@ def test_cli_renders_this_months_webhook_report_with_every_generated_event(pipel
     assert written["html"].read_text().count('src="data:image/png;base64,') == 2
 
 
-def test_a_failing_cell_fails_the_command_and_the_asset_with_the_cells_error(pipeline, tmp_path, monkeypatch):
+def test_a_failing_cell_fails_the_command_and_the_asset_with_the_cells_error_and_keeps_the_last_report(
+        pipeline, materialized, tmp_path, monkeypatch):
     from dagster_project.defs.reports.assets import report_asset
     from dagster_project.defs.resources import WarehouseResource
     from payops_cli.main import main
@@ -145,6 +146,8 @@ def test_a_failing_cell_fails_the_command_and_the_asset_with_the_cells_error(pip
     source.cells.insert(3, nbformat.v4.new_code_cell('nb.read_mart("payments_daily", currency=1 / 0)'))
     nbformat.write(source, tmp_path / "webhook_reliability.ipynb")
     monkeypatch.setattr("payops.reports.REPORTS_DIR", tmp_path)
+    june = files(pipeline, "webhook_reliability")
+    before = {suffix: path.read_bytes() for suffix, path in june.items()}
     with environment(**pipeline.env):
         result = CliRunner().invoke(main, ["reports", "render", "--report", "webhook_reliability",
                                            "--period", PERIOD, "--testmode"])
@@ -153,12 +156,15 @@ def test_a_failing_cell_fails_the_command_and_the_asset_with_the_cells_error(pip
                          result.output), result.output
         assert not files(pipeline, "webhook_reliability", f"{PERIOD}-test")["html"].exists()
 
-        failed = dg.materialize([report_asset(REPORTS["webhook_reliability"], set())], partition_key="2026-06-01",
+        failed = dg.materialize([report_asset(REPORTS["webhook_reliability"], set())], partition_key=f"{PERIOD}-01",
                                 resources={"warehouse": WarehouseResource(payops_home=str(pipeline.settings.home))},
                                 raise_on_error=False)
     assert not failed.success
     failure = next(e for e in failed.all_events if e.is_step_failure)
     assert "ZeroDivisionError: division by zero" in failure.event_specific_data.error.message
+    assert {suffix: path.read_bytes() for suffix, path in june.items()} == before, "the last good report is kept"
+    executed = nbformat.read(june["ipynb"].with_name(f"{PERIOD}.failed.ipynb"), as_version=4)
+    assert any(o.output_type == "error" for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs)
 
 
 def test_bad_period_and_unknown_report_are_clear_errors(pipeline):
