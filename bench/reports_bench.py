@@ -13,7 +13,7 @@ its own PAYOPS_HOME (a temporary folder unless --home; a --home already loaded i
   -> SQL ALONE (timed, --runs times): those statements replayed in order on one read-only connection, every
      row fetched; nothing else.
 
-    .venv/bin/python bench/reports_bench.py --students 8000 --days 60     # ~40,000 charges, a few minutes
+    .venv/bin/python bench/reports_bench.py --students 6000 --days 60     # ~24,000 charges, a few minutes
     .venv/bin/python bench/reports_bench.py --students 135000 --days 90   # ~1,000,000 charges, the size
 
 Results: docs/benchmarks.md, "Notebook reports".
@@ -120,7 +120,7 @@ def replay_statements(statements: list[tuple[str, object]]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=8_000, help="students in the generated data (default 8000)")
+    parser.add_argument("--students", type=int, default=6_000, help="students in the generated data (default 6000)")
     parser.add_argument("--days", type=int, default=60, help="days of generated data, ending 2026-06-30 (default 60)")
     parser.add_argument("--runs", type=int, default=3, help="renders and SQL replays, the median is kept (default 3)")
     parser.add_argument("--home", type=Path, help="PAYOPS_HOME to use (kept; reused when already loaded)")
