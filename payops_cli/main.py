@@ -20,6 +20,7 @@ from payops_cli import services
 from payops_cli.audit import audit
 from payops_cli.export import export
 from payops_cli.health import health
+from payops_cli.reports import notebooks, reports
 from payops_cli.stripe_balance import stripe_balance_command
 from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
@@ -166,6 +167,8 @@ main.add_command(users)
 main.add_command(export)
 main.add_command(audit)
 main.add_command(health)
+main.add_command(reports)
+main.add_command(notebooks)
 
 
 @ingest.command("app")

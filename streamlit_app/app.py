@@ -20,6 +20,7 @@ PAGES = {
         st.Page("views/reconciliation.py", title="Reconciliation", icon=":material/rule:"),
         st.Page("views/notifications.py", title="Notifications", icon=":material/notifications:"),
         st.Page("views/payouts.py", title="Payouts", icon=":material/account_balance:"),
+        st.Page("views/reports.py", title="Reports", icon=":material/description:"),
     ],
     "Admin": [
         st.Page("views/admin_refund.py", title="Refund", icon=":material/undo:"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import NamedTuple
 
 import altair as alt
@@ -14,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from payops.db import WarehouseUnavailable
+from payops.money import format_money  # noqa: F401 (the pages call ui.format_money)
 
 FALLBACK_EXPONENT = 2
 """Minor-unit exponent shown for a currency the `analytics.currencies` seed does not list."""
@@ -24,12 +24,6 @@ class Kpi(NamedTuple):
     label: str
     value: str
     help: str | None = None
-
-
-def format_money(minor_units: int, currency: str, exponent: int) -> str:
-    """Exact major units with the currency's own decimals: 123456 jpy -> '123,456 JPY', 12345 kwd -> '12.345 KWD'."""
-    # int() first: Decimal refuses numpy integers, which is what a DataFrame cell read with .loc or .at is.
-    return f"{Decimal(int(minor_units)).scaleb(-exponent):,.{exponent}f} {currency.upper()}"
 
 
 def format_count(count: int) -> str:

@@ -10,8 +10,9 @@ RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONE
 """A step that fails (a dropped connection, a lock timeout) is retried twice, 30 s then 60 s later, before its run
 fails; a failed run is then retried by the daemon (dagster.yaml run_retries) and, past that, alerts."""
 
-# Monthly partitioned assets (compliance exports) are materialized per partition, never by the whole refresh.
-PARTITIONED_GROUPS = ("exports",)
+# Monthly partitioned assets (compliance exports, notebook reports) are materialized per partition, never by the
+# whole refresh.
+PARTITIONED_GROUPS = ("exports", "reports")
 
 refresh_job = dg.define_asset_job(
     REFRESH_JOB,
@@ -47,7 +48,8 @@ nightly_full_build = dg.ScheduleDefinition(
 
 automation = dg.AutomationConditionSensorDefinition(
     "payops_automation",
-    target=dg.AssetSelection.all(),
+    # The notebook reports have their own sensor (report_automation); an asset belongs to one such sensor.
+    target=dg.AssetSelection.all() - dg.AssetSelection.groups("reports"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Evaluates the automation conditions: dbt models and mart alerts follow their upstream assets.",
 )
