@@ -17,6 +17,7 @@ import click
 
 from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.settings import Settings
+from payops_cli.archive import archive, partitions
 from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 from payops_cli.users import users
@@ -151,6 +152,8 @@ def ingest_replay(paths: tuple[Path, ...], quiet: bool) -> None:
 ingest.add_command(stripe_events_command)
 main.add_command(webhooks)
 main.add_command(users)
+main.add_command(archive)
+main.add_command(partitions)
 
 
 @ingest.command("app")
