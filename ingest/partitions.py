@@ -118,6 +118,8 @@ def archive_before(engine: sa.Engine, before: date, out_dir: Path, today: date |
     if before > this_month:
         raise ArchiveRefused(f"--before {before:%Y-%m} is after the current month ({this_month:%Y-%m}): "
                              "only months that are over can be archived")
+    # Events that waited in the default partition (history replayed before its months were made) get theirs first.
+    ensure_partitions(engine, today=this_month)
     months = sorted({*_detached_months(engine), *(p.month for p in list_partitions(engine))})
     archived = []
     for month in (m for m in months if m < before):

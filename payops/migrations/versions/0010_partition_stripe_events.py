@@ -37,19 +37,27 @@ ENSURE_PARTITIONS = """
 create or replace function raw.ensure_stripe_events_partitions(first_month date, last_month date)
 returns integer language plpgsql as $$
 declare
-    month date;
+    partition_month date;
     partition_name text;
     lower_bound timestamptz;
     upper_bound timestamptz;
     made integer := 0;
 begin
-    for month in
-        select generate_series(date_trunc('month', first_month), date_trunc('month', last_month), interval '1 month')
+    -- The months asked for, and every month with events waiting in the default partition unless it was archived
+    -- (a late event of an archived month stays there, still seen by processing and the marts).
+    for partition_month in
+        select date_trunc('month', series)::date
+        from generate_series(first_month::timestamp, last_month::timestamp, interval '1 month') as series
+        union
+        select distinct date_trunc('month', created_at at time zone 'UTC')::date from raw.stripe_events_default
+        except
+        select archived.month from ops.archived_stripe_event_months as archived
+        order by 1
     loop
-        partition_name := 'stripe_events_' || to_char(month, 'YYYY_MM');
+        partition_name := 'stripe_events_' || to_char(partition_month, 'YYYY_MM');
         continue when to_regclass('raw.' || partition_name) is not null;
-        lower_bound := month::timestamp at time zone 'UTC';
-        upper_bound := (month + interval '1 month')::timestamp at time zone 'UTC';
+        lower_bound := partition_month::timestamp at time zone 'UTC';
+        upper_bound := (partition_month + interval '1 month')::timestamp at time zone 'UTC';
         execute format('create table raw.%I (like raw.stripe_events including defaults including constraints)',
                        partition_name);
         -- Events of this month that waited in the default partition move in first, so the attach's check of
@@ -160,12 +168,6 @@ def upgrade() -> None:
         $$
     """)
     _swap_in(conn, "stripe_events_by_month", "event_id, created_at", views)
-    op.execute(ENSURE_PARTITIONS)
-    op.execute("""
-        comment on table raw.stripe_events is 'Stripe events, one row per event id, partitioned by the month (UTC) '
-            'of the event''s created: raw.stripe_events_YYYY_MM, and raw.stripe_events_default for a month without '
-            'its partition yet. Primary key (event_id, created_at): an event id always has the same created.'
-    """)
     op.execute("""
         create table ops.archived_stripe_event_months (
             month date primary key,
@@ -179,6 +181,12 @@ def upgrade() -> None:
     """)
     op.execute("comment on table ops.archived_stripe_event_months is 'Months of raw.stripe_events detached "
                "and written to Parquet by payops archive: where the files are and what they hold.'")
+    op.execute(ENSURE_PARTITIONS)
+    op.execute("""
+        comment on table raw.stripe_events is 'Stripe events, one row per event id, partitioned by the month (UTC) '
+            'of the event''s created: raw.stripe_events_YYYY_MM, and raw.stripe_events_default for a month without '
+            'its partition yet. Primary key (event_id, created_at): an event id always has the same created.'
+    """)
 
 
 def downgrade() -> None:
