@@ -9,6 +9,7 @@ each in its own process, so events/s can be compared between the first fifth of 
 
     .venv/bin/python bench/partition_bench.py                       # the issue's size: 1,000,000 events
     .venv/bin/python bench/partition_bench.py --events 200000       # what fits in a few minutes
+    .venv/bin/python bench/partition_bench.py --events 200000 --plain   # the same into the unpartitioned table
 """
 
 from __future__ import annotations
@@ -86,6 +87,23 @@ def prepare(settings, home: Path, events: int) -> list[Path]:
     return chunks
 
 
+def before_partitioning(settings):
+    """The warehouse at the revision before migration 0010: raw.stripe_events as one plain table, for comparison."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from payops.db import MIGRATIONS_DIR, engine
+
+    warehouse = engine(settings)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with warehouse.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, ScriptDirectory.from_config(config).get_revision("0010").down_revision)
+    return warehouse
+
+
 def run(args: argparse.Namespace) -> dict:
     home = Path(tempfile.mkdtemp(prefix="payops-partition-bench-")).resolve()
     os.environ["PAYOPS_HOME"] = str(home)
@@ -97,10 +115,13 @@ def run(args: argparse.Namespace) -> dict:
 
     settings = Settings.from_env()
     try:
-        engine = ready_engine(settings)
+        if args.plain:
+            engine = before_partitioning(settings)
+        else:
+            engine = ready_engine(settings)
+            last = FIRST_MONTH + timedelta(days=31 * (MONTHS - 1))
+            execute(engine, f"select raw.ensure_stripe_events_partitions('{FIRST_MONTH}', '{last}')")
         url = engine.url.render_as_string(hide_password=False)
-        last = FIRST_MONTH + timedelta(days=31 * (MONTHS - 1))
-        execute(engine, f"select raw.ensure_stripe_events_partitions('{FIRST_MONTH}', '{last}')")
         chunks = prepare(settings, home, args.events)
         tsv = home / "events.tsv"
         rows = extract_tsv(chunks, tsv)
@@ -126,6 +147,7 @@ def run(args: argparse.Namespace) -> dict:
         stored = scalar(engine, "select count(*) from raw.stripe_events")
         results = {
             "machine": machine(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "table": "plain (before migration 0010)" if args.plain else "partitioned by month",
             "events": rows, "stored": stored, "partitions": partitions, "partitions_with_events": with_events,
             "copy_seconds": round(copy_run["seconds"], 2), "replay_seconds": round(replay_seconds, 2),
             "ratio": round(replay_seconds / copy_run["seconds"], 3),
@@ -143,6 +165,8 @@ def run(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="events to replay (default: the issue's 1M)")
+    parser.add_argument("--plain", action="store_true",
+                        help="replay into the unpartitioned table of the revision before 0010 instead, for comparison")
     args = parser.parse_args()
     started = time.perf_counter()
     results = run(args)
