@@ -145,10 +145,18 @@ def run(args: argparse.Namespace) -> dict:
         partitions = scalar(engine, "select count(*) from pg_inherits where inhparent = 'raw.stripe_events'::regclass")
         with_events = scalar(engine, "select count(distinct tableoid) from raw.stripe_events")
         stored = scalar(engine, "select count(*) from raw.stripe_events")
+        # The primary key's index over every partition (or the one table): what an insert must find its leaf in.
+        key_bytes = scalar(engine, """
+            select sum(pg_relation_size(index.indexrelid)) from pg_index as index
+            where index.indisprimary and index.indrelid in (
+                select 'raw.stripe_events'::regclass union all
+                select inhrelid from pg_inherits where inhparent = 'raw.stripe_events'::regclass)
+        """)
         results = {
             "machine": machine(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "table": "plain (before migration 0010)" if args.plain else "partitioned by month",
             "events": rows, "stored": stored, "partitions": partitions, "partitions_with_events": with_events,
+            "primary_key_bytes_per_event": round(key_bytes / stored, 1),
             "copy_seconds": round(copy_run["seconds"], 2), "replay_seconds": round(replay_seconds, 2),
             "ratio": round(replay_seconds / copy_run["seconds"], 3),
             "chunk_events_per_second": [round(run["events_per_second"]) for run in replay_runs],
