@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
             "machine": machine(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "table": "plain (before migration 0010)" if args.plain else "partitioned by month",
             "events": rows, "stored": stored, "partitions": partitions, "partitions_with_events": with_events,
-            "primary_key_bytes_per_event": round(key_bytes / stored, 1),
+            "primary_key_bytes_per_event": round(float(key_bytes) / stored, 1),
             "copy_seconds": round(copy_run["seconds"], 2), "replay_seconds": round(replay_seconds, 2),
             "ratio": round(replay_seconds / copy_run["seconds"], 3),
             "chunk_events_per_second": [round(run["events_per_second"]) for run in replay_runs],
