@@ -160,3 +160,11 @@ def test_archive_names_a_bad_month_and_a_month_not_over(warehouse: sa.Engine, tm
     assert result.exit_code == 1 and "write it as YYYY-MM" in result.output
     with pytest.raises(ArchiveRefused, match="only months that are over"):
         archive_before(warehouse, date(2026, 5, 1), tmp_path, today=date(2026, 4, 20))
+
+
+# Last in the file: it empties the module's warehouse.
+def test_truncating_the_events_empties_the_log_as_the_foreign_key_once_did(warehouse: sa.Engine):
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("truncate raw.stripe_events"))
+    assert scalar(warehouse, "select count(*) from ops.webhook_event_log") == 0
+    assert load_events(warehouse, raw_events(EVENTS), source="replay").loaded == len(EVENTS)

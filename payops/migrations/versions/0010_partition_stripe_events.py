@@ -182,6 +182,20 @@ def upgrade() -> None:
     op.execute("comment on table ops.archived_stripe_event_months is 'Months of raw.stripe_events detached "
                "and written to Parquet by payops archive: where the files are and what they hold.'")
     op.execute(ENSURE_PARTITIONS)
+    # What the foreign key's ON TRUNCATE CASCADE did: emptying the events empties the log that names them (tests and
+    # benchmarks start over this way), rather than leaving log rows that would refuse the same events again.
+    op.execute("""
+        create function ops.truncate_webhook_event_log() returns trigger language plpgsql as $$
+        begin
+            truncate ops.webhook_event_log cascade;
+            return null;
+        end
+        $$
+    """)
+    op.execute("""
+        create trigger stripe_events_truncate_log after truncate on raw.stripe_events
+        for each statement execute function ops.truncate_webhook_event_log()
+    """)
     op.execute("""
         comment on table raw.stripe_events is 'Stripe events, one row per event id, partitioned by the month (UTC) '
             'of the event''s created: raw.stripe_events_YYYY_MM, and raw.stripe_events_default for a month without '
@@ -195,6 +209,8 @@ def downgrade() -> None:
         raise RuntimeError("months were archived out of raw.stripe_events; a plain table would not hold them either: "
                            "restore them before downgrading, or drop ops.archived_stripe_event_months knowingly")
     views = _dependent_views(conn)
+    op.execute("drop trigger stripe_events_truncate_log on raw.stripe_events")
+    op.execute("drop function ops.truncate_webhook_event_log()")
     op.execute("drop table ops.archived_stripe_event_months")
     op.execute("drop function raw.ensure_stripe_events_partitions(date, date)")
     op.execute("create table raw.stripe_events_plain "
