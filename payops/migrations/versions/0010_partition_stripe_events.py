@@ -182,12 +182,13 @@ def upgrade() -> None:
     op.execute("comment on table ops.archived_stripe_event_months is 'Months of raw.stripe_events detached "
                "and written to Parquet by payops archive: where the files are and what they hold.'")
     op.execute(ENSURE_PARTITIONS)
-    # What the foreign key's ON TRUNCATE CASCADE did: emptying the events empties the log that names them (tests and
-    # benchmarks start over this way), rather than leaving log rows that would refuse the same events again.
+    # What the foreign key's TRUNCATE ... CASCADE did: emptying the events empties the log that names them (tests and
+    # benchmarks start over this way), rather than leaving log rows that would refuse the same events again. A
+    # DELETE, not a nested TRUNCATE, which fails when the same statement truncates the log as well.
     op.execute("""
         create function ops.truncate_webhook_event_log() returns trigger language plpgsql as $$
         begin
-            truncate ops.webhook_event_log cascade;
+            delete from ops.webhook_event_log;
             return null;
         end
         $$
