@@ -1,4 +1,4 @@
-"""`payops archive` and `payops partitions`: raw.stripe_events' monthly partitions, made ahead and archived."""
+"""`payops archive` and `payops partition`: raw.stripe_events' monthly partitions, made ahead and archived."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def archive(before: str, out_dir: Path | None) -> None:
         click.echo(f"{done.month:%Y-%m}: {done.events} events, {done.log_rows} log rows -> {done.events_path}")
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group("partition", context_settings=CONTEXT_SETTINGS)
 def partitions() -> None:
     """raw.stripe_events' monthly partitions (by the event's `created`, UTC)."""
 

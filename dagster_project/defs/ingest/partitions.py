@@ -13,7 +13,7 @@ def ensure_stripe_event_partitions(context: dg.OpExecutionContext, warehouse: Wa
     context.log.info(f"{made} partition(s) of raw.stripe_events made")
 
 
-@dg.job(description="Upkeep of raw.stripe_events' monthly partitions (`payops partitions ensure` does the same).")
+@dg.job(description="Upkeep of raw.stripe_events' monthly partitions (`payops partition ensure` does the same).")
 def maintain_stripe_event_partitions() -> None:
     ensure_stripe_event_partitions()
 
