@@ -34,6 +34,19 @@ EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_a
                  "payload")
 
 
+# One index probe per event, in the partition of its month only (migration 0010): a plain `event_id = any(...)`
+# makes the planner expect the whole batch in every partition and scan each one whole, which grows with the table.
+ALREADY_STORED = """
+select batch.event_id
+from unnest(%s::text[], %s::timestamptz[]) as batch (event_id, created_at)
+cross join lateral (
+    select from raw.stripe_events as stored
+    where stored.event_id = batch.event_id and stored.created_at = batch.created_at
+    limit 1
+) as found
+"""
+
+
 class InputNotFound(PayopsError, FileNotFoundError):
     pass
 
@@ -212,9 +225,7 @@ class _Batches:
 
     def _copy_new(self, rows: dict[str, tuple]) -> int:
         cursor = self.driver.cursor()
-        stored = cursor.execute(
-            "select event_id from raw.stripe_events where event_id = any(%s)", (list(rows),)
-        ).fetchall()
+        stored = cursor.execute(ALREADY_STORED, (list(rows), [row[4] for row in rows.values()])).fetchall()
         for (event_id,) in stored:
             del rows[event_id]
         with cursor.copy(f"copy raw.stripe_events ({', '.join(EVENT_COLUMNS)}, source) from stdin") as copy:

@@ -62,7 +62,9 @@ stored as (
     select event_id, event_type, api_version, livemode, created_at, object_type, object_id, body::jsonb,
            received_at, 'webhook', body, headers::jsonb
     from incoming
-    on conflict (event_id) do nothing
+    -- one order for every writer: two transactions (two receivers) holding the same ids cannot deadlock
+    order by event_id
+    on conflict (event_id, created_at) do nothing
     returning event_id, received_at
 )
 insert into ops.webhook_event_log (event_id, received_at) select event_id, received_at from stored

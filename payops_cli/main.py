@@ -17,6 +17,7 @@ import click
 from payops.db import embedded_running, masked, ready_engine, stop_embedded, warehouse_url
 from payops.settings import Settings
 from payops_cli import services
+from payops_cli.archive import archive, partitions
 from payops_cli.audit import audit
 from payops_cli.export import export
 from payops_cli.health import health
@@ -169,6 +170,8 @@ main.add_command(audit)
 main.add_command(health)
 main.add_command(reports)
 main.add_command(notebooks)
+main.add_command(archive)
+main.add_command(partitions)
 
 
 @ingest.command("app")

@@ -41,12 +41,20 @@ def test_the_expected_assets_checks_schedules_sensors_and_jobs_load(definitions)
     assert {"assert_payments_daily_conserves_charges", "assert_revenue_trends_months_add_up_to_payments_daily",
             "assert_every_dispute_once_in_fct_disputes"} <= checks
 
+    assert {"exports/compliance", "reports/monthly_payments_review", "reports/dispute_risk_review",
+            "reports/webhook_reliability"} <= keys
+
     assert {schedule.name for schedule in repository.schedule_defs} == {
-        "hourly_refresh", "nightly_full_build", "stripe_events_sync"}
+        "hourly_refresh", "nightly_full_build", "stripe_events_sync", "stripe_balance_sync_schedule",
+        "maintain_stripe_event_partitions_daily"}
     assert {sensor.name for sensor in repository.sensor_defs} >= {
-        "webhook_lag_sensor", "run_failure_alert", "run_success_resolves_alert", "payops_automation"}
+        "webhook_lag_sensor", "run_failure_alert", "run_success_resolves_alert", "payops_automation",
+        "report_automation"}
     jobs = {job.name for job in repository.get_all_jobs() if not job.name.startswith("__")}
-    assert jobs == {"refresh", "process_stripe_events", "stripe_events_sync"}
+    assert jobs == {"refresh", "process_stripe_events", "stripe_events_sync", "stripe_balance_sync",
+                    "maintain_stripe_event_partitions"}
+    refresh = repository.get_job("refresh")
+    assert not refresh.partitions_def, "the refresh leaves the monthly exports and reports to their partitions"
 
 
 def test_marts_and_raw_assets_carry_the_one_freshness_policy_and_models_follow_their_sources(definitions):

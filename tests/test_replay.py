@@ -29,7 +29,7 @@ def test_an_event_committed_by_another_writer_during_the_batch_counts_as_a_dupli
         writer = other.begin()
         other.execute(sa.text(
             "insert into raw.stripe_events (event_id, event_type, livemode, created_at, payload, source)"
-            " values ('evt_contested', 'customer.created', false, now(), '{}', 'webhook')"))
+            " values ('evt_contested', 'customer.created', false, to_timestamp(1780000000), '{}', 'webhook')"))
         outcome: dict = {}
         loader = threading.Thread(target=lambda: outcome.setdefault("result", replay(engine, [events])))
         loader.start()

@@ -1,14 +1,14 @@
 """A compliance export with personal data is an audited action: ops.admin_actions accepts `compliance_export`.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
