@@ -232,8 +232,9 @@ def downgrade() -> None:
     op.execute("drop index raw.stripe_events_request_idempotency_key")
     for view in ("admin_action_events", "current_fraud_alerts", "current_payment_disputes"):
         op.execute(f"drop view ops.{view}")
+    # The hash function takes the table's row type: it goes first, the trigger functions after their tables.
+    op.execute("drop function ops.admin_action_hash(text, ops.admin_actions)")
     for table in ("totp_verifications", "user_totp", "reconciliation_resolutions", "fraud_alerts",
                   "payment_disputes", "admin_actions"):
         op.drop_table(table, schema="ops")
-    op.execute("drop function ops.reject_change(); drop function ops.admin_actions_chain(); "
-               "drop function ops.admin_action_hash(text, ops.admin_actions)")
+    op.execute("drop function ops.reject_change(); drop function ops.admin_actions_chain()")
