@@ -300,3 +300,22 @@ def _apply_isolating_failures(
 
 def _error_message(exc: sa.exc.DBAPIError) -> str:
     return str(exc.orig).strip() if exc.orig else str(exc)
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    count: int
+    """events in `failed`"""
+    sample: list[tuple[str, str]]
+    """(event id, error) of the most recent few"""
+
+
+def held_back(engine: sa.Engine, sample_size: int = 5) -> HeldBack:
+    """The events processing holds back (`failed`), with the reasons of the latest few."""
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("select count(*) from ops.webhook_event_log where status = 'failed'")).scalar()
+        sample = conn.execute(sa.text("""
+            select event_id, error_message from ops.webhook_event_log
+            where status = 'failed' order by processing_started_at desc nulls last, event_id limit :n
+        """), {"n": sample_size}).all()
+    return HeldBack(count, [(event_id, error) for event_id, error in sample])

@@ -21,6 +21,7 @@ import psycopg
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from ingest.validation import MAX_UNIX_SECONDS
 from payops.errors import PayopsError
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ def event_row(event: object) -> tuple:
         raise MalformedEvent("missing event id")
     if not isinstance(event_type, str) or not event_type:
         raise MalformedEvent(f"{event_id}: missing type")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise MalformedEvent(f"{event_id}: created is not a unix timestamp")
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created <= MAX_UNIX_SECONDS:
+        raise MalformedEvent(f"{event_id}: created is {str(created)[:40]}, want a unix timestamp from 0 to "
+                             f"{MAX_UNIX_SECONDS}")
     livemode = event.get("livemode")
     if not isinstance(livemode, bool):
         raise MalformedEvent(f"{event_id}: livemode is not a boolean")
