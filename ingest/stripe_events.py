@@ -91,6 +91,10 @@ def event_row(event: object) -> tuple:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         raise MalformedEvent(f"{event_id}: data.object is missing")
+    for name, value in (("api_version", event.get("api_version")), ("data.object.object", obj.get("object")),
+                        ("data.object.id", obj.get("id"))):
+        if value is not None and not isinstance(value, str):
+            raise MalformedEvent(f"{event_id}: {name} is {str(value)[:40]}, want a string")
     return (event_id, event_type, event.get("api_version"), livemode, datetime.fromtimestamp(created, UTC),
             obj.get("object"), obj.get("id"))
 

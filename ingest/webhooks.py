@@ -234,13 +234,13 @@ class PostgresStore:
         if not counted:
             return
         try:
-            await anyio.to_thread.run_sync(self._write_rejections, counted)
-        except sa.exc.SQLAlchemyError as exc:
-            log.warning("could not count %d rejected deliveries: %s", sum(c.count for c in counted.values()),
-                        _cause(exc))
+            await self._in_thread(self._write_rejections, counted)
+        except WarehouseDown as exc:
+            log.warning("could not count %d rejected deliveries: %s", sum(c.count for c in counted.values()), exc)
 
     async def ping(self) -> bool:
         try:
+            # Not behind the writers' limiter: a health probe must not queue behind a backlog of deliveries.
             await anyio.to_thread.run_sync(self._select_one)
         except sa.exc.SQLAlchemyError as exc:
             log.error("the warehouse does not answer: %s", _cause(exc))

@@ -4,6 +4,7 @@ and never kept, and what happens while the warehouse is down."""
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import threading
@@ -18,6 +19,8 @@ import orjson
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.webhook_sender import sign, signed_headers
 from ingest.webhooks import MAX_BODY_BYTES, create_app
@@ -212,11 +215,12 @@ def test_deliveries_committed_together_are_each_answered_and_one_postgres_refuse
         conn.execute(sa.text(
             f"alter table raw.stripe_events add constraint refuses_one_event check (event_id <> '{refused}')"))
     try:
-        with receiver.engine.connect() as blocker, ThreadPoolExecutor(42) as pool:
+        with receiver.engine.connect() as blocker, ThreadPoolExecutor(42) as pool, \
+                httpx.Client(timeout=60, limits=httpx.Limits(max_connections=50)) as client:
             blocker.execute(sa.text("lock table ops.webhook_event_log in exclusive mode"))
-            futures = {event_id: pool.submit(receiver.post, body_of(stripe_event(event_id)))
+            futures = {event_id: pool.submit(receiver.post, body_of(stripe_event(event_id)), client=client)
                        for event_id in [*good, refused]}
-            copy = pool.submit(receiver.post, body_of(stripe_event(duplicate_of)))
+            copy = pool.submit(receiver.post, body_of(stripe_event(duplicate_of)), client=client)
             time.sleep(1.0)
             blocker.rollback()
             answers = {event_id: (future.result().status_code, future.result().json().get("status"))
@@ -237,6 +241,66 @@ def test_healthz_counts_what_the_receiver_answered(receiver: Receiver):
     counters = httpx.get(receiver.url.replace("/webhooks/stripe", "/healthz")).json()
     assert counters["status"] == "ok"
     assert counters["accepted"] >= 6 and counters["duplicates"] >= 16 and counters["rejected"] >= 9
+
+
+@pytest.mark.parametrize(("event_id", "body_change", "header", "reason"), [
+    ("evt_far_future", {"created": 253402300800}, None, "not a Stripe event: evt_far_future: created is"),
+    ("evt_10_12", {"created": 10**12}, None, "not a Stripe event: evt_10_12: created is"),
+    ("evt_2_63", {"created": 2**63}, None, "not a Stripe event: evt_2_63: created is"),
+    ("evt_negative", {"created": -1}, None, "not a Stripe event: evt_negative: created is"),
+    ("evt_non_ascii", {}, "t=1780000000,v1=\u00e9\u00e9", "Stripe-Signature header is not ASCII"),
+    ("evt_signed_ahead", {}, "future", "Timestamp in the future"),
+    ("evt_" + secrets.token_hex(5000), {}, None, "the warehouse refused the event"),  # too long to index
+], ids=["9999-plus", "10^12", "2^63", "negative", "non-ascii-v1", "future-timestamp", "id-too-long-to-index"])
+def test_what_answered_500_before_is_a_400_with_its_reason(receiver: Receiver, event_id, body_change, header, reason):
+    event = {**stripe_event(event_id), **body_change}
+    body = body_of(event)
+    headers = signed_headers(body, NEW_SECRET, int(time.time()) + 400 if header == "future" else None)
+    if header not in (None, "future"):
+        headers["Stripe-Signature"] = header.encode()
+    response = httpx.post(receiver.url, content=body, headers=headers)
+    assert (response.status_code, response.json().get("error", response.text)[:len(reason)]) == (400, reason)
+    assert stored_count(receiver, event_id) == 0
+
+
+def test_a_flood_of_junk_is_counted_per_reason_and_minute_with_a_bounded_sample(receiver: Receiver):
+    before = receiver.rows("select reason, count(*) from ops.webhook_rejections group by reason")
+    with httpx.Client() as client:
+        for n in range(300):
+            client.post(receiver.url, content=b"junk %d" % n, headers={"Stripe-Signature": "t=1,v1=00"})
+    counted = wait_for_rejections(receiver, 300)
+    rows = receiver.rows("select reason, count(*), max(cardinality(samples)) from ops.webhook_rejections"
+                         " group by reason")
+    assert len(rows) <= len(before) + 2, "one row per reason and minute, not per request"
+    assert max(samples for _, _, samples in rows) <= 5
+    assert counted >= 300
+
+
+# orjson, like Stripe, writes integers within 64 bits.
+RECEIVED_IDS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=300)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event_id=RECEIVED_IDS, created=st.integers(min_value=-(2**63), max_value=2**64 - 1) | JSON_VALUES,
+       obj=st.dictionaries(st.sampled_from(["amount", "currency", "created", "status", "id"]), JSON_VALUES),
+       signed=st.booleans(), junk=st.binary(max_size=200),
+       # any header a client can send (HTTP forbids control characters in header values)
+       extra_header=st.text(st.characters(exclude_categories=["Cs", "Cc"]), max_size=40))
+def test_whatever_is_sent_the_answer_is_never_5xx_and_every_2xx_is_stored_once(
+        receiver: Receiver, event_id, created, obj, signed, extra_header, junk):
+    event = {**stripe_event(event_id), "created": created}
+    event["data"]["object"].update(obj)
+    body = body_of(event) + junk if junk and not signed else body_of(event)
+    headers = signed_headers(body, NEW_SECRET) if signed else {"Stripe-Signature": extra_header.encode()}
+    response = httpx.post(receiver.url, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        assert receiver.scalar("select count(*) from raw.stripe_events e join ops.webhook_event_log using (event_id)"
+                               " where e.event_id = :id", id=event_id) == 1
 
 
 def start_postgres_elsewhere() -> None:
