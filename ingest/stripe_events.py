@@ -31,6 +31,8 @@ LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson")
 # Batches are held in memory (about 2 KB an event, three batches at most), so their size bounds memory.
 FLUSH_EVERY_ROWS = 10_000
 MAX_WRITE_ATTEMPTS = 3
+MAX_EVENT_BYTES = 1 << 20
+"""The receiver's limit too: an event no webhook could deliver is refused from a file as well."""
 EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_at", "object_type", "object_id",
                  "payload")
 
@@ -101,6 +103,8 @@ def event_row(event: object) -> tuple:
 
 def parse_event(raw: bytes) -> tuple:
     """One stage row from the raw JSON of one event; the raw text is kept as the payload."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise MalformedEvent(f"event of {len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} a webhook may carry")
     # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch.
     if b"\\u0000" in raw:
         raise MalformedEvent("contains a \\u0000 escape, which Postgres cannot store")

@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ingest.stripe_events import MalformedEvent, parse_event
+from ingest.stripe_events import MAX_EVENT_BYTES, MalformedEvent, parse_event
 from payops.db import ready_engine
 from payops.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1 << 20
+MAX_BODY_BYTES = MAX_EVENT_BYTES
 SIGNATURE_TOLERANCE_SECONDS = 300
 CONCURRENT_GROUPS = 4
 """Transactions in flight, and connections in the receiver's pool. Each commits every delivery that was waiting
