@@ -87,13 +87,29 @@ def db_url(driver: str, show_password: bool) -> None:
 
 # --- demo data ------------------------------------------------------------------------------------
 
+# Checked by click, so a wrong value is one line of usage error, not a traceback from deep inside.
+DAYS = click.IntRange(1, 3660)
+STUDENTS = click.IntRange(1, 5_000_000)
+SEED = click.IntRange(0, 2**32 - 1)
+EARLIEST_END = date(2000, 1, 1)
+
+
+def _end_day_in_range(ctx: click.Context, param: click.Parameter, end: datetime | None) -> datetime | None:
+    latest = datetime.now(UTC).date() + timedelta(days=366)
+    if end is not None and not EARLIEST_END <= end.date() <= latest:
+        raise click.BadParameter(f"{end:%Y-%m-%d} is outside {EARLIEST_END} .. {latest}.")
+    return end
+
+
 
 @main.command("demo-data")
-@click.option("--days", default=90, show_default=True, help="Days of history.")
-@click.option("--students", default=500, show_default=True, help="Students (about 20 events each over 90 days).")
-@click.option("--seed", default=7, show_default=True, help="Random seed: the same seed and end day give the same data.")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Last day of data (UTC). Default: yesterday.")
+@click.option("--days", type=DAYS, default=90, show_default=True, help="Days of history.")
+@click.option("--students", type=STUDENTS, default=500, show_default=True,
+              help="Students (about 20 events each over 90 days).")
+@click.option("--seed", type=SEED, default=7, show_default=True,
+              help="Random seed: the same seed and end day give the same data.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, callback=_end_day_in_range,
+              help="Last day of data (UTC), from 2000-01-01 to a year from today. Default: yesterday.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "files"]), default="jsonl", show_default=True,
               help="JSON Lines files, or one JSON file per event.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -169,14 +185,29 @@ def ingest_app() -> None:
 
 
 @main.command()
+@click.option("--no-wait", is_flag=True,
+              help="When another refresh is running, say since when and exit (status 0) instead of waiting.")
 @friendly_errors
-def refresh() -> None:
-    """Run the whole asset graph once through Dagster: ingest, then dbt build."""
-    from dagster_project.refresh import refresh as run_refresh
+def refresh(no_wait: bool) -> None:
+    """Run the whole asset graph once through Dagster: ingest, then dbt build.
 
-    result = run_refresh(current_settings())
-    materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
-    click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
+    One refresh runs at a time (the hourly schedule's included): a second one waits for the first to end.
+    """
+    from dagster_project.refresh import refresh as run_refresh
+    from ingest.refresh_lock import refresh_lock
+
+    s = current_settings()
+
+    def waiting(since: datetime | None) -> None:
+        running = f"a refresh has been running since {since:%Y-%m-%d %H:%M:%S %Z}" if since else "a refresh is running"
+        click.echo(f"{running}; {'not starting another' if no_wait else 'waiting for it to end'}")
+
+    with refresh_lock(ready_engine(s), waiting, wait=not no_wait) as held:
+        if not held:
+            return
+        result = run_refresh(s)
+        materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
+        click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_step_failure]
         raise click.ClickException("refresh failed:\n" + "\n".join(f for f in failures if f))
@@ -255,9 +286,9 @@ def _demo_webhook_secret(s: Settings) -> str:
 
 
 @main.command()
-@click.option("--days", default=90, show_default=True)
-@click.option("--students", default=500, show_default=True)
-@click.option("--seed", default=7, show_default=True)
+@click.option("--days", type=DAYS, default=90, show_default=True)
+@click.option("--students", type=STUDENTS, default=500, show_default=True)
+@click.option("--seed", type=SEED, default=7, show_default=True)
 @click.pass_context
 @friendly_errors
 def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
@@ -270,7 +301,7 @@ def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
         click.echo(f"reusing demo data in {s.home} (delete {marker.name} to regenerate)")
     else:
         ctx.invoke(demo_data, days=days, students=students, seed=seed, end=None, fmt="jsonl", out=None, no_app=False)
-        ctx.invoke(refresh)
+        ctx.invoke(refresh, no_wait=False)
         marker.write_text(f"days={days} students={students} seed={seed} generated={date.today()}\n")
     if not s.stripe_webhook_secrets:
         os.environ["STRIPE_WEBHOOK_SECRET"] = _demo_webhook_secret(s)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +14,7 @@ import sqlalchemy as sa
 from dagster_dbt import DbtCliResource
 
 from dagster_project.environment import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from ingest.refresh_lock import refresh_lock
 from payops.db import app_engine, ready_engine
 from payops.settings import Settings
 
@@ -27,6 +32,16 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def app_engine(self) -> sa.Engine:
         return app_engine(self.settings())
+
+    @contextmanager
+    def refresh_lock(self, log: logging.Logger | dg.DagsterLogManager) -> Iterator[None]:
+        """The warehouse's one-refresh-at-a-time lock (ingest/refresh_lock.py), waiting for it with a log line."""
+        def waiting(since: datetime | None) -> None:
+            log.info(f"a refresh has been running since {since:%Y-%m-%d %H:%M:%S %Z}; waiting for it to end"
+                     if since else "another refresh holds the lock; waiting for it to end")
+
+        with refresh_lock(self.engine(), waiting):
+            yield
 
     @property
     def stripe_landing_dir(self) -> Path:

@@ -24,7 +24,8 @@ STATE_TABLE_KEYS = {table.table: dg.AssetKey(["raw", table.table]) for table in 
     ],
 )
 def stripe_state_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    result = process_pending(warehouse.engine())
+    with warehouse.refresh_lock(context.log):
+        result = process_pending(warehouse.engine())
     context.log.info(result.summary())
     if result.failed:
         context.log.warning(f"{result.failed} event(s) failed for good: see ops.failed_webhook_events, then "

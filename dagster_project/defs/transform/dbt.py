@@ -49,4 +49,5 @@ def payops_dbt_models(
 ) -> Iterator[Any]:
     # dbt runs as a subprocess that inherits this environment; its profile reads PAYOPS_PG_*.
     os.environ.update(dbt_env(warehouse.settings()))
-    yield from dbt.cli(list(DBT_REFRESH_ARGS), context=context).stream()
+    with warehouse.refresh_lock(context.log):
+        yield from dbt.cli(list(DBT_REFRESH_ARGS), context=context).stream()
