@@ -53,7 +53,7 @@ def test_replay_skips_malformed_lines_loads_the_rest_and_fails_with_a_summary(mo
 
     assert result.exit_code == 1
     assert f"rejected {events}:2: invalid JSON" in result.stderr
-    assert f"rejected {events}:5: evt_bad_created: created is not a unix timestamp" in result.stderr
+    assert f"rejected {events}:5: evt_bad_created: created is yesterday, want a unix timestamp" in result.stderr
     assert result.stdout.strip().endswith("2 file(s): 3 loaded, 1 duplicate, 2 rejected")
     engine = ready_engine(module_warehouse)
     with engine.connect() as conn:
