@@ -70,8 +70,11 @@ class NothingStored:
     async def save(self, delivery) -> bool:
         return True
 
-    async def reject(self, location: str, reason: str) -> None:
+    async def reject(self, location: str, rejected) -> None:
         pass
+
+    async def ping(self) -> bool:
+        return True
 
     async def close(self) -> None:
         pass

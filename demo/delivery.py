@@ -134,12 +134,20 @@ class FilesSink:
         """Nothing stays open between events."""
 
 
-def open_sink(out_dir: Path, fmt: Literal["jsonl", "files"]) -> JsonlSink | FilesSink:
-    """A sink on an emptied landing folder: earlier generated output would mix with this run's otherwise."""
+def open_sink(staging_dir: Path, fmt: Literal["jsonl", "files"]) -> JsonlSink | FilesSink:
+    """A sink writing beside the landing folder; `publish` moves its files in once the whole run succeeded."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    return JsonlSink(staging_dir) if fmt == "jsonl" else FilesSink(staging_dir)
+
+
+def publish(staging_dir: Path, out_dir: Path) -> None:
+    """Replace the earlier generated output in `out_dir` by this run's: only once it is complete, so a failed
+    run leaves the earlier files as they were (they would mix with this run's otherwise)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob(OUTPUT_GLOB):
         if old.is_dir():
             shutil.rmtree(old)
         elif old.suffix == ".jsonl":
             old.unlink()
-    return JsonlSink(out_dir) if fmt == "jsonl" else FilesSink(out_dir)
+    for new in sorted(staging_dir.glob(OUTPUT_GLOB)):
+        new.rename(out_dir / new.name)

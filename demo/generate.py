@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from demo.app_tables import AppTables, DiscardedTables
 from demo.catalog import PACKAGE_WEIGHTS, PACKAGES, Package, packages_in
-from demo.delivery import ArrivalOrder, open_sink
+from demo.delivery import ArrivalOrder, open_sink, publish
 from demo.ids import StripeIds
 from demo.ledger import FeeSchedule, Ledger, payout_event
 from demo.lifecycle import Deliver, Outcome, Purchase, PurchaseLifecycle, World, receipt_number, utc
@@ -83,10 +83,12 @@ def generate_demo_data(
         raise ValueError("days and students must be at least 1")
     last_day = end or datetime.now(UTC).date()
     out_dir = Path(out_dir or settings.stripe_landing_dir)
-    sink = open_sink(out_dir, fmt)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     tables = AppTables(app_engine(settings)) if write_app else DiscardedTables()
     rng = random.Random(seed)
+    # Written beside the landing folder (same file system), moved in at the end: a failure deletes nothing.
     with tempfile.TemporaryDirectory(prefix=".demo-sort-", dir=out_dir.parent) as work:
+        sink = open_sink(Path(work) / "out", fmt)
         # Its own generator, so delivery choices never shift the data's.
         arrivals = ArrivalOrder(random.Random(f"{seed}:delivery"), Path(work))
         with tables, tqdm(desc="demo events", unit=" events", disable=not progress, file=sys.stderr) as bar:
@@ -107,6 +109,7 @@ def generate_demo_data(
                 sink.write(event_id, body)
                 bar.update()
         sink.close()
+        publish(Path(work) / "out", out_dir)
     return DemoSummary(events_written=arrivals.written, unique_events=arrivals.unique, files=sink.files,
                        app_rows=dict(tables.counts), out_dir=out_dir, disagreements=platform.disagreements)
 

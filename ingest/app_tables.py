@@ -54,9 +54,25 @@ def _read_watermark(conn: sa.Connection, table: str) -> datetime | None:
     ).scalar()
 
 
-def _check_tables_exist(app: sa.Engine, tables: tuple[str, ...]) -> None:
+STRIPE_ONLY = (
+    "no platform tables (schema `app` has none of {tables}): running on Stripe alone, so the app ingest is "
+    "skipped and the marts that join the platform's purchases stay empty"
+)
+
+
+def _present_tables(app: sa.Engine) -> set[str]:
     with app.connect() as conn:
-        present = set(sa.inspect(conn).get_table_names(schema=APP_SCHEMA))
+        return set(sa.inspect(conn).get_table_names(schema=APP_SCHEMA))
+
+
+def stripe_only(app: sa.Engine) -> bool:
+    """True when the platform database has none of the app tables: a platform with Stripe alone. Some but
+    not all of them is a misconfiguration, which copy_app_tables reports."""
+    return not _present_tables(app) & set(APP_TABLES)
+
+
+def _check_tables_exist(app: sa.Engine, tables: tuple[str, ...]) -> None:
+    present = _present_tables(app)
     missing = [t for t in tables if t not in present]
     if missing:
         raise AppTableMissing(

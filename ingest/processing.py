@@ -6,7 +6,10 @@ set-based upsert per state table. An upsert only replaces a row by a newer state
 and nowhere else (docs/decisions.md §9): newest event `created`, then the object's own fields, then event id.
 So batches may arrive in any order, run twice or side by side, and the state tables come out the same.
 
-A batch whose statements fail (a payload a cast cannot read) is halved inside savepoints until each failing
+Before that, every object is checked against the shape the dbt models rely on (ingest/validation.py): an
+event breaking it is held back as `failed` at once, with a message naming the field and its value, and never
+reaches the state tables; `payops webhooks retry` brings it in once the cause (a currency missing from the seed)
+is fixed. A batch whose statements fail (a payload a cast cannot read) is halved inside savepoints until each failing
 event stands alone; those are retried with back-off and end `failed` after max_retries, the rest are applied.
 """
 
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+
+from ingest.validation import invalid_events
 
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_MAX_RETRIES = 5
@@ -156,6 +161,15 @@ MARK_FAILED = sa.text(f"""
 """)
 
 
+# An object the models cannot read will not change on a retry: held back at once, not after max_retries.
+MARK_HELD_BACK = sa.text(f"""
+    update ops.webhook_event_log
+    set status = 'failed', retry_count = retry_count + 1, next_retry_at = null, processed_at = null,
+        error_message = :error_message, processing_ms = :processing_ms, processing_started_at = {CLOCK}
+    where event_id = :event_id and status = 'processing'
+""")
+
+
 @dataclass
 class ProcessResult:
     processed: int = 0
@@ -164,6 +178,8 @@ class ProcessResult:
     """events that failed and are scheduled for another attempt"""
     failed: int = 0
     """events that failed for the last time: see ops.failed_webhook_events"""
+    held_back: int = 0
+    """of `failed`, events whose object breaks the shape the models rely on (ingest/validation.py)"""
     batches: int = 0
     seconds: float = 0.0
     rows_written: Counter[str] = field(default_factory=Counter)
@@ -179,6 +195,7 @@ class ProcessResult:
 
     def summary(self) -> str:
         return (f"{self.processed} processed, {self.retrying} retrying, {self.failed} failed "
+                f"({self.held_back} held back as invalid) "
                 f"in {self.batches} batch(es), {self.events_per_second:,.0f} events/s")
 
 
@@ -244,8 +261,13 @@ def _process_batch(
     failures: dict[str, str] = {}
     # State, failures and `processed` commit together: a crash leaves the batch `processing`, to be taken over.
     with engine.begin() as conn:
-        _apply_isolating_failures(conn, event_ids, failures, result.rows_written)
+        held_back = invalid_events(conn, event_ids)
+        valid = [event_id for event_id in event_ids if event_id not in held_back]
+        _apply_isolating_failures(conn, valid, failures, result.rows_written)
         processing_ms = (time.perf_counter() - started) * 1000
+        for event_id, error_message in held_back.items():
+            conn.execute(MARK_HELD_BACK, {"event_id": event_id, "error_message": error_message,
+                                          "processing_ms": processing_ms, "now": now})
         for event_id, error_message in failures.items():
             status = conn.execute(MARK_FAILED, {
                 "event_id": event_id, "error_message": error_message, "processing_ms": processing_ms,
@@ -254,9 +276,11 @@ def _process_batch(
             result.failed += status == "failed"
             result.retrying += status == "retrying"
         conn.execute(MARK_PROCESSED, {
-            "event_ids": [e for e in event_ids if e not in failures], "processing_ms": processing_ms, "now": now,
+            "event_ids": [e for e in valid if e not in failures], "processing_ms": processing_ms, "now": now,
         })
-    result.processed += len(event_ids) - len(failures)
+    result.processed += len(valid) - len(failures)
+    result.failed += len(held_back)
+    result.held_back += len(held_back)
     result.batches += 1
 
 
@@ -283,3 +307,22 @@ def _apply_isolating_failures(
 
 def _error_message(exc: sa.exc.DBAPIError) -> str:
     return str(exc.orig).strip() if exc.orig else str(exc)
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    count: int
+    """events in `failed`"""
+    sample: list[tuple[str, str]]
+    """(event id, error) of the most recent few"""
+
+
+def held_back(engine: sa.Engine, sample_size: int = 5) -> HeldBack:
+    """The events processing holds back (`failed`), with the reasons of the latest few."""
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("select count(*) from ops.webhook_event_log where status = 'failed'")).scalar()
+        sample = conn.execute(sa.text("""
+            select event_id, error_message from ops.webhook_event_log
+            where status = 'failed' order by processing_started_at desc nulls last, event_id limit :n
+        """), {"n": sample_size}).all()
+    return HeldBack(count, [(event_id, error) for event_id, error in sample])

@@ -21,6 +21,7 @@ import psycopg
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from ingest.validation import MAX_UNIX_SECONDS
 from payops.errors import PayopsError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson")
 # Batches are held in memory (about 2 KB an event, three batches at most), so their size bounds memory.
 FLUSH_EVERY_ROWS = 10_000
 MAX_WRITE_ATTEMPTS = 3
+MAX_EVENT_BYTES = 1 << 20
+"""The receiver's limit too: an event no webhook could deliver is refused from a file as well."""
 EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_at", "object_type", "object_id",
                  "payload")
 
@@ -93,8 +96,9 @@ def event_row(event: object) -> tuple:
         raise MalformedEvent("missing event id")
     if not isinstance(event_type, str) or not event_type:
         raise MalformedEvent(f"{event_id}: missing type")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise MalformedEvent(f"{event_id}: created is not a unix timestamp")
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created <= MAX_UNIX_SECONDS:
+        raise MalformedEvent(f"{event_id}: created is {str(created)[:40]}, want a unix timestamp from 0 to "
+                             f"{MAX_UNIX_SECONDS}")
     livemode = event.get("livemode")
     if not isinstance(livemode, bool):
         raise MalformedEvent(f"{event_id}: livemode is not a boolean")
@@ -102,12 +106,18 @@ def event_row(event: object) -> tuple:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         raise MalformedEvent(f"{event_id}: data.object is missing")
+    for name, value in (("api_version", event.get("api_version")), ("data.object.object", obj.get("object")),
+                        ("data.object.id", obj.get("id"))):
+        if value is not None and not isinstance(value, str):
+            raise MalformedEvent(f"{event_id}: {name} is {str(value)[:40]}, want a string")
     return (event_id, event_type, event.get("api_version"), livemode, datetime.fromtimestamp(created, UTC),
             obj.get("object"), obj.get("id"))
 
 
 def parse_event(raw: bytes) -> tuple:
     """One stage row from the raw JSON of one event; the raw text is kept as the payload."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise MalformedEvent(f"event of {len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} a webhook may carry")
     # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch.
     if b"\\u0000" in raw:
         raise MalformedEvent("contains a \\u0000 escape, which Postgres cannot store")

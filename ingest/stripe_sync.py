@@ -87,6 +87,11 @@ def read_cursor(engine: sa.Engine, source: str = CURSOR_SOURCE) -> datetime | No
         ).scalar()
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+"""The cursor never moves past now plus this: an event dated in the future (2036) would skip every real one
+created until then."""
+
+
 def advance_cursor(engine: sa.Engine, newest: datetime, source: str = CURSOR_SOURCE) -> None:
     # greatest(): a slower run that started earlier (the schedule beside a manual run) never moves it back.
     with engine.begin() as conn:
@@ -142,6 +147,7 @@ def sync_events(
         result.window_start = cursor - overlap
 
     newest_created: int | None = None
+    latest_believable = int((now + CLOCK_SKEW).timestamp())
     failure: stripe.StripeError | None = None
 
     def listed_events() -> Iterator[tuple[str, bytes]]:
@@ -150,7 +156,9 @@ def sync_events(
         try:
             for event in client.v1.events.list(params=params).auto_paging_iter():
                 result.listed += 1
-                newest_created = event.created if newest_created is None else max(newest_created, event.created)
+                created = event.created if isinstance(event.created, int) else None
+                if created is not None and created <= latest_believable:  # a clock's error must not move the cursor
+                    newest_created = created if newest_created is None else max(newest_created, created)
                 yield f"events_api:{event.id}", orjson.dumps(event.to_dict(for_json=True))
         except stripe.StripeError as exc:
             # Ending the stream instead of raising lets what was read be stored: the re-run then has less to do.

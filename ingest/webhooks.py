@@ -2,18 +2,20 @@
 
 Stripe retries any delivery not answered 2xx (for up to 3 days in live mode), so the one rule here is that a
 2xx means the event is committed in raw.stripe_events (with its exact body and headers) and queued in
-ops.webhook_event_log. Anything the warehouse cannot take right now is a 503, which Stripe retries; anything
-that will never be an event (bad signature, stale timestamp, not a Stripe event, too large) is a 400/413 and
-leaves only a line in ops.rejected_records, never the body. Processing the stored events is not done here.
+ops.webhook_event_log. Only an unreachable warehouse is a 503, which Stripe retries; anything that will never be
+an event (bad signature, a timestamp too old or in the future, not a Stripe event, too large, content Postgres
+refuses) is a 400/413. Refusals are counted per reason and minute in ops.webhook_rejections, flushed about once
+a second with a few samples, never the body: a flood costs no row per request. Processing is not done here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,13 +29,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ingest.health import HealthReport, run_checks
-from ingest.stripe_events import MalformedEvent, parse_event
+from ingest.stripe_events import MAX_EVENT_BYTES, MalformedEvent, parse_event
 from payops.db import ready_engine
 from payops.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1 << 20
+MAX_BODY_BYTES = MAX_EVENT_BYTES
 SIGNATURE_TOLERANCE_SECONDS = 300
 CONCURRENT_GROUPS = 4
 """Transactions in flight, and connections in the receiver's pool. Each commits every delivery that was waiting
@@ -70,16 +72,29 @@ stored as (
 insert into ops.webhook_event_log (event_id, received_at) select event_id, received_at from stored
 returning event_id
 """
-RECORD_REJECTION = "insert into ops.rejected_records (source, location, reason) values ('webhook', %s, %s)"
+SAMPLES_KEPT = 5
+COUNT_REJECTIONS = f"""
+insert into ops.webhook_rejections as counted (minute, reason, status, count, samples)
+values (%s, %s, %s, %s, %s)
+on conflict (minute, reason) do update set
+    count = counted.count + excluded.count,
+    samples = (counted.samples || excluded.samples)[1:{SAMPLES_KEPT}]
+"""
+REJECTIONS_FLUSH_SECONDS = 1.0
+# SQLSTATE classes of a warehouse that cannot take anything now (connection, resources, operator intervention,
+# system, internal, transaction rollback): 503, retried. Any other error Postgres answers refuses the content.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX", "40")
 
 
 class Rejected(Exception):
-    """A delivery that will never be an event: answered with `status` and a short reason."""
+    """A delivery that will never be an event: answered with `status` and a short reason. `kind` is the reason's
+    fixed part, which rejections are counted by (the detail may carry anything the client sent)."""
 
-    def __init__(self, reason: str, status: int = 400):
+    def __init__(self, reason: str, status: int = 400, kind: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.kind = kind or reason
 
 
 class WarehouseDown(Exception):
@@ -88,6 +103,13 @@ class WarehouseDown(Exception):
     def __init__(self, cause: str, rejected_data: bool = False):
         super().__init__(cause)
         self.rejected_data = rejected_data
+
+
+@dataclass
+class RejectionCount:
+    status: int
+    count: int = 0
+    samples: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -110,8 +132,11 @@ class EventStore(Protocol):
     async def save(self, delivery: Delivery) -> bool:
         """Commit the delivery; True when stored, False when its event id was already there. Raises WarehouseDown."""
 
-    async def reject(self, location: str, reason: str) -> None:
-        """Record a rejection, best effort."""
+    async def reject(self, location: str, rejected: Rejected) -> None:
+        """Count a rejection, best effort."""
+
+    async def ping(self) -> bool:
+        """True when the warehouse answers."""
 
     async def close(self) -> None: ...
 
@@ -130,6 +155,8 @@ class PostgresStore:
         self.limiter = anyio.CapacityLimiter(CONCURRENT_GROUPS)
         self.waiting: list[tuple[Delivery, asyncio.Future[bool]]] = []
         self.writers: set[asyncio.Task] = set()
+        self.rejections: dict[tuple[datetime, str], RejectionCount] = {}
+        self.rejections_flusher: asyncio.Task | None = None
 
     async def save(self, delivery: Delivery) -> bool:
         answer = asyncio.get_running_loop().create_future()
@@ -155,9 +182,12 @@ class PostgresStore:
                 await self._commit(group[:middle])
                 await self._commit(group[middle:])
                 return
+            refused: Exception = exc
+            if exc.rejected_data:  # alone, so it is this delivery's content: a retry would be refused again
+                refused = Rejected(f"the warehouse refused the event: {exc}", kind="refused by the warehouse")
             for _, answer in group:
                 if not answer.done():
-                    answer.set_exception(exc)
+                    answer.set_exception(refused)
             return
         for delivery, answer in group:
             # The first delivery of an id in the group stored it; any other copy is a duplicate.
@@ -173,9 +203,14 @@ class PostgresStore:
         with self.engine.begin() as conn:
             return {row[0] for row in conn.exec_driver_sql(STORE_EVENTS, tuple(columns))}
 
-    def _record_rejection(self, location: str, reason: str) -> None:
+    def _write_rejections(self, counted: dict[tuple[datetime, str], RejectionCount]) -> None:
+        rows = [(minute, kind, c.status, c.count, c.samples) for (minute, kind), c in counted.items()]
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(RECORD_REJECTION, (location, reason))
+            conn.exec_driver_sql(COUNT_REJECTIONS, rows)
+
+    def _select_one(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("select 1")
 
     async def _in_thread(self, function, *args):
         try:
@@ -184,21 +219,52 @@ class PostgresStore:
             # str(exc) would carry the statement's parameters, that is the body: log the driver's cause only.
             raise WarehouseDown(_cause(exc), rejected_data=_is_data_error(exc)) from None
 
-    async def reject(self, location: str, reason: str) -> None:
+    async def reject(self, location: str, rejected: Rejected) -> None:
+        """Counted in memory and written by one flush a second: a flood costs a few rows a minute."""
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        counted = self.rejections.setdefault((minute, rejected.kind), RejectionCount(rejected.status))
+        counted.count += 1
+        if len(counted.samples) < SAMPLES_KEPT:
+            counted.samples.append(f"{location}: {rejected.reason}"[:300])
+        if self.rejections_flusher is None or self.rejections_flusher.done():
+            self.rejections_flusher = asyncio.create_task(self._flush_rejections_soon())
+
+    async def _flush_rejections_soon(self) -> None:
+        await asyncio.sleep(REJECTIONS_FLUSH_SECONDS)
+        await self.flush_rejections()
+
+    async def flush_rejections(self) -> None:
+        counted, self.rejections = self.rejections, {}
+        if not counted:
+            return
         try:
-            await self._in_thread(self._record_rejection, location, reason)
+            await self._in_thread(self._write_rejections, counted)
         except WarehouseDown as exc:
-            log.warning("could not record the rejection of a delivery from %s: %s", location, exc)
+            log.warning("could not count %d rejected deliveries: %s", sum(c.count for c in counted.values()), exc)
+
+    async def ping(self) -> bool:
+        try:
+            # Not behind the writers' limiter: a health probe must not queue behind a backlog of deliveries.
+            await anyio.to_thread.run_sync(self._select_one)
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("the warehouse does not answer: %s", _cause(exc))
+            return False
+        return True
 
     async def close(self) -> None:
+        if self.rejections_flusher is not None:
+            self.rejections_flusher.cancel()
+        await self.flush_rejections()
         if self.owns_engine:
             self.engine.dispose()
 
 
 def _is_data_error(exc: sa.exc.SQLAlchemyError) -> bool:
-    """Postgres refused the rows (a constraint, a value); not a lost or unreachable connection."""
-    return isinstance(exc, sa.exc.DBAPIError) and not exc.connection_invalidated and not isinstance(
-        exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    """Postgres answered and refused the rows (a constraint, a value, an id too long to index), whatever
+    exception class the driver gives it; not a lost or unreachable connection, which has no SQLSTATE."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return (isinstance(exc, sa.exc.DBAPIError) and not exc.connection_invalidated and sqlstate is not None
+            and not sqlstate.startswith(UNAVAILABLE_SQLSTATE_CLASSES))
 
 
 def _cause(exc: sa.exc.SQLAlchemyError) -> str:
@@ -219,23 +285,34 @@ class Counters:
 
 
 def verify_signature(text: str, header: str | None, secrets: tuple[str, ...]) -> None:
-    """Pass if any configured secret signed this body within the tolerance; raise Rejected otherwise."""
+    """Pass if any configured secret signed this body within the tolerance, neither too old nor more than the
+    tolerance in the future (the SDK checks only the past); raise Rejected otherwise."""
     if not header:
         raise Rejected("missing Stripe-Signature header")
+    if not header.isascii():
+        # hmac.compare_digest raises TypeError on a non-ASCII str: refused before it gets there.
+        raise Rejected("Stripe-Signature header is not ASCII", kind="malformed Stripe-Signature header")
     failures = []
     for secret in secrets:
         try:
             stripe.WebhookSignature.verify_header(text, header, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
-            return
         except stripe.SignatureVerificationError as exc:
             failures.append(str(exc))
+            continue
+        signed_at = int(next(item for item in header.split(",") if item.strip().startswith("t=")).split("=", 1)[1])
+        if signed_at > time.time() + SIGNATURE_TOLERANCE_SECONDS:
+            raise Rejected("Timestamp in the future (more than the tolerance)", kind="timestamp outside the tolerance")
+        return
     # A signature that matched but is too old says more than the mismatches of the other secrets.
-    raise Rejected(next((f for f in failures if f.startswith("Timestamp outside")), failures[0]))
+    stale = next((f for f in failures if f.startswith("Timestamp outside")), None)
+    if stale:
+        raise Rejected(stale, kind="timestamp outside the tolerance")
+    raise Rejected(failures[0], kind="bad signature")
 
 
 async def read_limited(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    too_large = Rejected(f"body over {MAX_BODY_BYTES} bytes", status=413)
+    too_large = Rejected(f"body over {MAX_BODY_BYTES} bytes", status=413, kind="too large")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
     # The declared length may be absent (chunked) or false, so the stream is counted as well.
@@ -270,25 +347,30 @@ def receiver_app(secrets: tuple[str, ...], store: EventStore,
         try:
             text = body.decode()
         except UnicodeDecodeError:
-            raise Rejected("body is not UTF-8") from None
+            raise Rejected("body is not UTF-8", kind="not a Stripe event") from None
         verify_signature(text, request.headers.get("stripe-signature"), secrets)
         try:
             row = parse_event(body)
         except MalformedEvent as exc:
-            raise Rejected(f"not a Stripe event: {exc}") from None
+            raise Rejected(f"not a Stripe event: {exc}", kind="not a Stripe event") from None
         return Delivery(row, headers_json(request), received_at)
+
+    async def refuse(request: Request, rejected: Rejected) -> JSONResponse:
+        counters.rejected += 1
+        location = f"client {request.client.host}" if request.client else "client unknown"
+        log.warning("rejected a delivery from %s: %s", location, rejected.reason)
+        await store.reject(location, rejected)
+        return JSONResponse({"error": rejected.reason}, status_code=rejected.status)
 
     async def stripe_webhook(request: Request) -> JSONResponse:
         try:
             delivery = await receive_delivery(request)
         except Rejected as exc:
-            counters.rejected += 1
-            location = f"client {request.client.host}" if request.client else "client unknown"
-            log.warning("rejected a delivery from %s: %s", location, exc.reason)
-            await store.reject(location, exc.reason)
-            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+            return await refuse(request, exc)
         try:
             stored = await store.save(delivery)
+        except Rejected as exc:
+            return await refuse(request, exc)
         except WarehouseDown as exc:
             counters.unavailable += 1
             log.error("could not store %s (%s): %s", delivery.event_id, delivery.event_type, exc)
@@ -304,6 +386,8 @@ def receiver_app(secrets: tuple[str, ...], store: EventStore,
 
     async def healthz(request: Request) -> JSONResponse:
         if health is None:
+            if not await store.ping():
+                return JSONResponse({"status": "warehouse unreachable", **asdict(counters)}, status_code=503)
             return JSONResponse({"status": "ok", **asdict(counters)})
         report = await anyio.to_thread.run_sync(health)
         # The same checks as `payops health`, but only the database decides the status: a stale refresh or a

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from payops.errors import PayopsError
 
@@ -18,6 +19,30 @@ def _without_password(url: str | None) -> str | None:
 
 class SettingsError(PayopsError, ValueError):
     """A setting has a value payops cannot use; the message says which and what to do."""
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _postgres_url(name: str, url: str | None) -> str | None:
+    """The URL if it is a Postgres URL; SettingsError naming the setting otherwise (never echoing a password)."""
+    if url is None:
+        return None
+    try:
+        parsed = make_url(url)
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise ValueError("port out of range")
+    except (ArgumentError, ValueError):
+        raise SettingsError(
+            f"{name} is not a database URL; write it as postgresql://user:password@host:5432/database"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in POSTGRES_SCHEMES:
+        raise SettingsError(
+            f"{name} uses {backend}://, which payops does not support: it needs Postgres 14 or newer "
+            "(postgresql://user:password@host:5432/database)"
+        )
+    return url
 
 
 @dataclass(frozen=True, repr=False)
@@ -54,13 +79,15 @@ class Settings:
             raise SettingsError(
                 f"PAYOPS_TIMEZONE={timezone!r} is not an IANA time zone; use a name such as 'UTC' or 'Europe/Lisbon'."
             ) from exc
+        urls = {name: _postgres_url(name, env.get(name) or None)
+                for name in ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_PG_URL")}
         return cls(
             home=home,
-            warehouse_url=env.get("WAREHOUSE_URL") or None,
-            app_database_url=env.get("APP_DATABASE_URL") or None,
+            warehouse_url=urls["WAREHOUSE_URL"],
+            app_database_url=urls["APP_DATABASE_URL"],
             timezone=timezone,
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
-            dagster_pg_url=env.get("DAGSTER_PG_URL") or None,
+            dagster_pg_url=urls["DAGSTER_PG_URL"],
             stripe_webhook_secrets=tuple(
                 secret.strip() for secret in (env.get("STRIPE_WEBHOOK_SECRET") or "").split(",") if secret.strip()
             ),

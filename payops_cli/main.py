@@ -100,13 +100,29 @@ def db_url(driver: str, show_password: bool) -> None:
 
 # --- demo data ------------------------------------------------------------------------------------
 
+# Checked by click, so a wrong value is one line of usage error, not a traceback from deep inside.
+DAYS = click.IntRange(1, 3660)
+STUDENTS = click.IntRange(1, 5_000_000)
+SEED = click.IntRange(0, 2**32 - 1)
+EARLIEST_END = date(2000, 1, 1)
+
+
+def _end_day_in_range(ctx: click.Context, param: click.Parameter, end: datetime | None) -> datetime | None:
+    latest = datetime.now(UTC).date() + timedelta(days=366)
+    if end is not None and not EARLIEST_END <= end.date() <= latest:
+        raise click.BadParameter(f"{end:%Y-%m-%d} is outside {EARLIEST_END} .. {latest}.")
+    return end
+
+
 
 @main.command("demo-data")
-@click.option("--days", default=90, show_default=True, help="Days of history.")
-@click.option("--students", default=500, show_default=True, help="Students (about 20 events each over 90 days).")
-@click.option("--seed", default=7, show_default=True, help="Random seed: the same seed and end day give the same data.")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Last day of data (UTC). Default: yesterday.")
+@click.option("--days", type=DAYS, default=90, show_default=True, help="Days of history.")
+@click.option("--students", type=STUDENTS, default=500, show_default=True,
+              help="Students (about 20 events each over 90 days).")
+@click.option("--seed", type=SEED, default=7, show_default=True,
+              help="Random seed: the same seed and end day give the same data.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, callback=_end_day_in_range,
+              help="Last day of data (UTC), from 2000-01-01 to a year from today. Default: yesterday.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "files"]), default="jsonl", show_default=True,
               help="JSON Lines files, or one JSON file per event.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -192,17 +208,31 @@ def ingest_app() -> None:
 @main.command()
 @click.option("--full", is_flag=True,
               help="Rebuild every model from scratch and run every dbt test (the nightly build).")
+@click.option("--no-wait", is_flag=True,
+              help="When another refresh is running, say since when and exit (status 0) instead of waiting.")
 @friendly_errors
-def refresh(full: bool = False) -> None:
-    """Run the whole asset graph once through Dagster: ingest, processing, dbt build, alerts."""
+def refresh(full: bool = False, no_wait: bool = False) -> None:
+    """Run the whole asset graph once through Dagster: ingest, processing, dbt build, alerts.
+
+    One refresh runs at a time (the hourly schedule's included): a second one waits for the first to end.
+    """
     from dagster_project.defs.monitoring.alerts import refresh_failed_key
     from dagster_project.refresh import refresh as run_refresh
     from ingest.notify import Alert, notifier_for
+    from ingest.refresh_lock import refresh_lock
 
     s = current_settings()
-    result = run_refresh(s, full_build=full)
-    materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
-    click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
+
+    def waiting(since: datetime | None) -> None:
+        running = f"a refresh has been running since {since:%Y-%m-%d %H:%M:%S %Z}" if since else "a refresh is running"
+        click.echo(f"{running}; {'not starting another' if no_wait else 'waiting for it to end'}")
+
+    with refresh_lock(ready_engine(s), waiting, wait=not no_wait) as held:
+        if not held:
+            return
+        result = run_refresh(s, full_build=full)
+        materialized = {str(e.asset_key.to_user_string()) for e in result.get_asset_materialization_events()}
+        click.echo(f"materialized {len(materialized)} assets in run {result.run_id}")
     # From cron no daemon runs the run-failure sensor: the command alerts (and resolves) under the same key.
     notifier = notifier_for(ready_engine(s), s)
     key = refresh_failed_key(result.dagster_run.job_name)
@@ -305,9 +335,9 @@ class _Stages:
 
 
 @main.command()
-@click.option("--days", default=90, show_default=True)
-@click.option("--students", default=500, show_default=True)
-@click.option("--seed", default=7, show_default=True)
+@click.option("--days", type=DAYS, default=90, show_default=True)
+@click.option("--students", type=STUDENTS, default=500, show_default=True)
+@click.option("--seed", type=SEED, default=7, show_default=True)
 @click.option("--dagster-port", default=DAGSTER_PORT, show_default=True)
 @click.option("--streamlit-port", default=STREAMLIT_PORT, show_default=True)
 @click.option("--webhook-port", default=WEBHOOK_PORT, show_default=True)

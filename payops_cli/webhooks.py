@@ -74,8 +74,9 @@ def send(paths: tuple[Path, ...], url: str, secret: str | None, concurrency: int
     if summary.acknowledged < summary.sent:
         raise click.ClickException(
             f"{summary.sent - summary.acknowledged} deliveries were not acknowledged. A 4xx was refused for good "
-            "(the reason is in the receiver's log and ops.rejected_records); anything else (503: its warehouse "
-            "was unavailable) can simply be sent again, since duplicates are recognised by event id."
+            "(the reason is in the receiver's log and, counted per minute, ops.webhook_rejections); anything else "
+            "(503: its warehouse was unavailable) can simply be sent again, since duplicates are recognised by "
+            "event id."
         )
 
 

@@ -55,7 +55,7 @@ def test_replay_skips_malformed_lines_loads_the_rest_and_fails_with_a_summary(mo
 
     assert result.exit_code == 1
     assert f"rejected {events}:2: invalid JSON" in result.stderr
-    assert f"rejected {events}:5: evt_bad_created: created is not a unix timestamp" in result.stderr
+    assert f"rejected {events}:5: evt_bad_created: created is yesterday, want a unix timestamp" in result.stderr
     assert result.stdout.strip().endswith("2 file(s): 3 loaded, 1 duplicate, 2 rejected")
     engine = ready_engine(module_warehouse)
     with engine.connect() as conn:
@@ -153,3 +153,44 @@ def test_the_demo_webhook_secret_is_made_once_and_kept_private(tmp_path, monkeyp
     assert secret.startswith("whsec_") and len(secret) > 30
     assert _demo_webhook_secret(settings) == secret
     assert (tmp_path / DEMO_SECRET_FILE).stat().st_mode & 0o777 == 0o600
+@pytest.mark.parametrize(("args", "message"), [
+    (["--days", "0"], "Invalid value for '--days': 0 is not in the range 1<=x<=3660."),
+    (["--students", "-1"], "Invalid value for '--students': -1 is not in the range"),
+    (["--end", "9999-12-31"], "Invalid value for '--end': 9999-12-31 is outside 2000-01-01"),
+])
+def test_demo_data_numbers_and_dates_are_checked_by_the_command_line(args, message):
+    result = CliRunner().invoke(main, ["demo-data", *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://user:s3cret@db/payops", "WAREHOUSE_URL uses mysql://, which payops does not support"),
+    ("postgresql://user:s3cret@db:99999999/payops", "WAREHOUSE_URL is not a database URL"),
+    ("::not a url::", "WAREHOUSE_URL is not a database URL"),
+])
+def test_an_unsupported_or_malformed_warehouse_url_is_one_line_naming_the_setting(monkeypatch, url, message):
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    result = subprocess.run([*PAYOPS, "db", "url"], capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), result.stderr
+    assert "s3cret" not in result.stderr
+
+
+def test_a_failed_demo_data_run_leaves_the_earlier_files_as_they_were(module_warehouse, tmp_path, monkeypatch):
+    from demo.generate import generate_demo_data
+
+    out = tmp_path / "landing"
+    generate_demo_data(module_warehouse, days=2, students=2, seed=1, out_dir=out, write_app=False, progress=False)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("demo.generate.publish", broken)
+    with pytest.raises(OSError, match="disk full"):
+        generate_demo_data(module_warehouse, days=3, students=3, seed=2, out_dir=out, write_app=False,
+                           progress=False)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert before

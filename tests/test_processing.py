@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import secrets
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -138,7 +139,7 @@ def test_the_newest_event_wins_whatever_order_and_batches_deliver_it(engine):
 @pytest.mark.parametrize("delivery", ["winner-first", "winner-last", "one-batch"])
 def test_ties_in_one_second_fall_to_the_objects_own_fields(engine, delivery):
     dispute = {"id": "dp_1", "object": "dispute", "amount": 2000, "currency": "usd", "charge": "ch_x",
-               "balance_transactions": []}
+               "created": T0, "balance_transactions": []}
     refund = {"id": "re_1", "object": "refund", "amount": 500, "currency": "usd", "charge": "ch_x"}
     decided_by_fields = [  # (winner, loser); the loser's event id sorts last, so only the fields can decide
         (charge("ch_status", "failed", captured=False), charge("ch_status", "pending", captured=False)),
@@ -164,8 +165,9 @@ def test_ties_in_one_second_fall_to_the_objects_own_fields(engine, delivery):
     assert all(event_id.endswith("_winner") for event_id in winners.values()), winners
 
 
-def test_a_malformed_event_backs_off_then_fails_while_the_others_process(engine):
-    bad = stripe_event("evt_bad", T0, charge("ch_bad", amount_refunded="lots"))
+def test_an_event_postgres_refuses_backs_off_then_fails_while_the_others_process(engine):
+    # Valid in shape (ingest/validation.py holds such events back at once), but its id is too long to index.
+    bad = stripe_event("evt_bad", T0, charge("ch_" + secrets.token_hex(4000)))
     deliver(engine, bad, *(stripe_event(f"evt_ok_{n}", T0, charge(f"ch_ok_{n}")) for n in range(20)))
     now = datetime.now(UTC)
 
@@ -175,7 +177,7 @@ def test_a_malformed_event_backs_off_then_fails_while_the_others_process(engine)
     for attempt, status in [(1, "retrying"), (2, "retrying"), (3, "failed")]:
         row = log_rows(engine)["evt_bad"]
         assert (row.status, row.retry_count) == (status, attempt)
-        assert 'invalid input syntax for type bigint: "lots"' in row.error_message
+        assert "index row size" in row.error_message
         if status == "retrying":
             due = now + timedelta(seconds=FIRST_RETRY_SECONDS * 2 ** (attempt - 1))
             assert row.next_retry_at == due

@@ -56,3 +56,30 @@ def test_load_events_keeps_the_first_of_two_deliveries_in_one_batch(module_wareh
     assert (result.loaded, result.duplicates) == (1, 1)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select livemode from raw.stripe_events where event_id = 'evt_twice'")).scalar()
+
+
+def test_out_of_range_and_oversized_events_are_rejected_with_file_and_line_and_the_rest_loads(
+        module_warehouse, tmp_path):
+    engine = ready_engine(module_warehouse)
+    lines = [
+        stripe_event("evt_line_1"),
+        {**stripe_event("evt_line_2"), "created": 253402300800},
+        {**stripe_event("evt_line_3"), "description": "x" * (1 << 20)},
+        {**stripe_event("evt_line_4"), "created": -1},
+        stripe_event("evt_line_5"),
+    ]
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "export.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = replay(engine, [landing], only_new_files=True)
+
+    assert (result.loaded, result.rejected) == (2, 3)
+    assert [r.location.rsplit(":", 1)[1] for r in result.rejections] == ["2", "3", "4"]
+    assert "created is 253402300800" in result.rejections[0].reason
+    assert "over the 1,048,576" in result.rejections[1].reason
+    with engine.connect() as conn:
+        recorded = conn.execute(sa.text(
+            "select loaded, rejected from ops.loaded_files where path like :path"), {"path": f"{landing}%"}).all()
+    assert [tuple(row) for row in recorded] == [(2, 3)]
+    assert replay(engine, [landing], only_new_files=True).files == 0, "recorded as loaded: no later refresh fails"

@@ -202,3 +202,14 @@ def test_the_dagster_asset_lands_events_and_its_schedule_runs_every_15_minutes(e
     assert len(stored_ids(engine)) == 4
     assert stripe_events_sync.cron_schedule == "*/15 * * * *"
     assert stripe_events_sync.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_an_event_dated_in_the_future_is_stored_but_never_moves_the_cursor_past_now(engine, server, settings):
+    events = [*events_between(0, 3, NOW - timedelta(hours=2), timedelta(minutes=10)),
+              stripe_event(99, datetime(2036, 1, 1, tzinfo=UTC))]
+    server.add_events(*events)
+
+    result = sync_events(settings, engine, now=NOW)
+
+    assert result.loaded == 4
+    assert read_cursor(engine) == datetime.fromtimestamp(events[2]["created"], UTC)

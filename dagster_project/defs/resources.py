@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from dagster_dbt import DbtCliResource
 
 from dagster_project.project import payops_dbt_project
 from ingest.notify import Notifier, load_alert_config
+from ingest.refresh_lock import refresh_lock
 from payops import db
 from payops.settings import Settings
 
@@ -36,6 +41,16 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def app_engine(self) -> sa.Engine:
         return db.app_engine(self.settings())
+
+    @contextmanager
+    def refresh_lock(self, log: logging.Logger | dg.DagsterLogManager) -> Iterator[None]:
+        """The warehouse's one-refresh-at-a-time lock (ingest/refresh_lock.py), waiting for it with a log line."""
+        def waiting(since: datetime | None) -> None:
+            log.info(f"a refresh has been running since {since:%Y-%m-%d %H:%M:%S %Z}; waiting for it to end"
+                     if since else "another refresh holds the lock; waiting for it to end")
+
+        with refresh_lock(self.engine(), waiting):
+            yield
 
     @property
     def stripe_landing_dir(self) -> Path:

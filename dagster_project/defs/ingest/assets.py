@@ -4,7 +4,7 @@ import dagster as dg
 
 from dagster_project.defs.freshness import PAYOPS_FRESHNESS
 from dagster_project.defs.resources import WarehouseResource
-from ingest.app_tables import copy_app_tables
+from ingest.app_tables import APP_TABLES, STRIPE_ONLY, copy_app_tables, stripe_only
 from ingest.stripe_events import LoadResult, replay
 
 REJECTIONS_LOGGED = 50
@@ -19,7 +19,8 @@ REJECTIONS_LOGGED = 50
 )
 def stripe_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     landing = warehouse.stripe_landing_dir
-    result = replay(warehouse.engine(), [landing], only_new_files=True) if landing.is_dir() else LoadResult()
+    with warehouse.refresh_lock(context.log):
+        result = replay(warehouse.engine(), [landing], only_new_files=True) if landing.is_dir() else LoadResult()
     for rejection in result.rejections[:REJECTIONS_LOGGED]:
         context.log.warning(f"rejected {rejection.location}: {rejection.reason}")
     return dg.MaterializeResult(
@@ -40,8 +41,14 @@ def stripe_events(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     freshness_policy=PAYOPS_FRESHNESS,
     description="The platform's tables copied incrementally by updated_at into raw.app_rows.",
 )
-def app_rows(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    copies = copy_app_tables(warehouse.app_engine(), warehouse.engine())
+def app_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    app = warehouse.app_engine()
+    if stripe_only(app):
+        message = STRIPE_ONLY.format(tables=", ".join(APP_TABLES))
+        context.log.info(message)
+        return dg.MaterializeResult(metadata={"rows_changed": 0, "skipped": message})
+    with warehouse.refresh_lock(context.log):
+        copies = copy_app_tables(app, warehouse.engine())
     return dg.MaterializeResult(
         metadata={
             "rows_changed": sum(c.changed for c in copies),

@@ -49,15 +49,16 @@ def payops_dbt_models(
 ) -> Iterator[Any]:
     # dbt runs as a subprocess that inherits this environment; its profile reads PAYOPS_PG_*.
     os.environ.update(dbt_env(warehouse.settings()))
-    started_at = datetime.now(UTC)
-    invocation = dbt.cli(list(DBT_FULL_BUILD_ARGS if config.full_build else DBT_REFRESH_ARGS), context=context,
-                         raise_on_error=False)
-    yield from invocation.stream()
-    summary = summarize_run_results(invocation.get_artifact("run_results.json"))
-    succeeded = invocation.is_successful()
-    # Recorded even when dbt failed: `payops health` reports the last build's failed tests from here.
-    record_refresh(warehouse.engine(), run_id=context.run.run_id, full_build=config.full_build,
-                   started_at=started_at, succeeded=succeeded, summary=summary)
-    if not succeeded:
-        raise dg.Failure(f"dbt build failed: {', '.join(summary.failures[:10])}",
-                         metadata={"tests_failed": summary.tests_failed, "failed_nodes": len(summary.failures)})
+    with warehouse.refresh_lock(context.log):
+        started_at = datetime.now(UTC)
+        invocation = dbt.cli(list(DBT_FULL_BUILD_ARGS if config.full_build else DBT_REFRESH_ARGS), context=context,
+                             raise_on_error=False)
+        yield from invocation.stream()
+        summary = summarize_run_results(invocation.get_artifact("run_results.json"))
+        succeeded = invocation.is_successful()
+        # Recorded even when dbt failed: `payops health` reports the last build's failed tests from here.
+        record_refresh(warehouse.engine(), run_id=context.run.run_id, full_build=config.full_build,
+                       started_at=started_at, succeeded=succeeded, summary=summary)
+        if not succeeded:
+            raise dg.Failure(f"dbt build failed: {', '.join(summary.failures[:10])}",
+                             metadata={"tests_failed": summary.tests_failed, "failed_nodes": len(summary.failures)})

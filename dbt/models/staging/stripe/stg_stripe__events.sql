@@ -32,7 +32,7 @@ renamed as (
         source.created_at as event_created_at,
         source.object_type,
         source.object_id,
-        to_timestamp(cast(event.data -> 'object' ->> 'created' as bigint)) as object_created_at,
+        {{ json_unix_timestamp("event.data -> 'object' -> 'created'") }} as object_created_at,
         event.data -> 'object' as data_object,
         event.data -> 'previous_attributes' as previous_attributes,
         event.request ->> 'id' as request_id,
