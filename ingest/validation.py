@@ -78,6 +78,9 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "balance_transaction": (Rule("id", "string"), *_optional(
         Rule("amount", "integer"), Rule("fee", "integer"), Rule("net", "integer"), Rule("currency", "currency"),
         Rule("created", "timestamp"))),
+    # stg_stripe__payouts casts these; fct_payouts' contract needs the money, currency and status.
+    "payout": (*_the_money("amount"), Rule("status", "string"),
+               *_optional(Rule("arrival_date", "timestamp"), Rule("automatic", "boolean"))),
     # stg_stripe__events reads every event's object `created`, whatever the object.
     "event object": _optional(Rule("created", "timestamp")),
 }
@@ -154,6 +157,7 @@ OBJECT_PATHS = (
     ("dispute", "dispute", "$.data.object"),
     ("balance_transaction", "balance_transaction", "$.data.object"),
     ("dispute", "balance_transaction", "$.data.object.balance_transactions[*]"),
+    ("payout", "payout", "$.data.object"),
 )
 
 

@@ -19,7 +19,7 @@ from ingest.validation import STATUSES
 from payops.db import ready_engine
 
 T0 = 1_780_000_000
-STAGING_YML = Path(__file__).parents[1] / "dbt" / "models" / "staging" / "stripe" / "_stripe__models.yml"
+STAGING_DIR = Path(__file__).parents[1] / "dbt" / "models" / "staging" / "stripe"
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,8 @@ POISON = {
                          "balance_transactions": [{"id": "txn_1", "object": "balance_transaction", "amount": -100,
                                                    "fee": "1500", "net": -1600, "currency": "usd", "created": T0}]},
                         "balance_transaction txn_1 fee is \"1500\", want an integer"),
+    "evt_payout": ({"id": "po_1", "object": "payout", "amount": "12.00", "currency": "usd", "status": "paid",
+                    "created": T0}, "payout po_1 amount is \"12.00\", want an integer"),
 }
 
 
@@ -83,7 +85,7 @@ def test_poison_objects_are_held_back_with_a_message_naming_field_and_value(engi
             "select event_id, error_message from ops.webhook_event_log where status = 'failed'")).all())
         charges = set(conn.execute(sa.text("select id from raw.stripe_charges")).scalars())
         others = conn.execute(sa.text(
-            "select count(*) from raw.stripe_disputes, raw.stripe_balance_transactions")).scalar()
+            "select count(*) from raw.stripe_disputes, raw.stripe_balance_transactions, raw.stripe_payouts")).scalar()
     assert charges == {"ch_sar", "ch_good"}
     assert others == 0
     for event_id, (_, message) in POISON.items():
@@ -105,7 +107,7 @@ def test_a_currency_added_to_the_seed_brings_its_events_in_on_retry(engine, tmp_
 
 
 def test_the_statuses_checked_are_the_staging_contracts():
-    text = STAGING_YML.read_text()
+    text = "\n".join(path.read_text() for path in sorted(STAGING_DIR.glob("stg_stripe__*.yml")))
     for statuses in STATUSES.values():
         listed = ", ".join(f"'{status}'" for status in statuses)
         assert re.search(re.escape(listed).replace(",\\ ", r",\s+"), text), statuses
