@@ -30,7 +30,9 @@ def current_user() -> User | None:
     email = signed_in_email()
     if email is None:
         return None
-    user = find_user(data.reader_engine(data.current_settings()), email)
+    settings = data.current_settings()
+    with data.reading(settings, "ops.users"):  # a warehouse never migrated says so, not a traceback
+        user = find_user(data.reader_engine(settings), email)
     return user if user is not None and user.active else None
 
 
@@ -54,7 +56,7 @@ def _only(page_function, title: str, icon: str) -> None:
 def _sign_in_page() -> None:
     st.title("payops")
     st.write("Payment operations for your Stripe account. Sign in with your company account to continue.")
-    if "auth" not in st.secrets:
+    if not _sign_in_configured():
         st.warning(
             "Sign-in is not configured on this server: set PAYOPS_OIDC_SERVER_METADATA_URL, PAYOPS_OIDC_CLIENT_ID "
             "and PAYOPS_OIDC_CLIENT_SECRET and start it with `payops serve` (README, 'Sign-in').",
@@ -70,3 +72,10 @@ def _no_access_page() -> None:
     st.warning(f"You are signed in as **{email}**, which may not use payops. {ACCESS_HELP.format(email=email)}",
                icon=":material/lock:")
     st.button("Sign out", on_click=st.logout, key="sign-out")
+
+
+def _sign_in_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml at all (Streamlit's error subclasses it)
+        return False

@@ -63,21 +63,21 @@ def reader_engine(settings: Settings) -> sa.Engine:
 
 
 @contextmanager
-def _reading(settings: Settings, table: str) -> Iterator[sa.Connection]:
+def reading(settings: Settings, table: str) -> Iterator[sa.Connection]:
     with reader_engine(settings).connect() as conn:
         _require(conn, table)
         yield conn
 
 
 def _read(settings: Settings, table: str, sql: str, params: dict, parse_dates: list[str] | None = None) -> pd.DataFrame:
-    with _reading(settings, table) as conn:
+    with reading(settings, table) as conn:
         return pd.read_sql(sa.text(sql), conn, params=params, parse_dates=parse_dates)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def payment_day_bounds(settings: Settings, livemode: bool) -> tuple[date, date] | None:
     """The first and last day with payments in this mode, or None when there are none."""
-    with _reading(settings, "analytics.payments_daily") as conn:
+    with reading(settings, "analytics.payments_daily") as conn:
         first_day, last_day = conn.execute(
             sa.text("select min(day), max(day) from analytics.payments_daily where livemode = :livemode"),
             {"livemode": livemode},
@@ -151,7 +151,7 @@ def payments_by_day(settings: Settings, livemode: bool, first_day: date, last_da
 def data_freshness(settings: Settings) -> dict | None:
     """When the marts were last built and the newest event they saw; None before the first build."""
     try:
-        with _reading(settings, "analytics.data_freshness") as conn:
+        with reading(settings, "analytics.data_freshness") as conn:
             row = conn.execute(sa.text(
                 "select built_at, newest_event_created_at, newest_event_received_at from analytics.data_freshness"
             )).one_or_none()
@@ -314,7 +314,7 @@ def failure_spikes(settings: Settings, livemode: bool, currency: str, first_day:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def spike_min_count(settings: Settings) -> int | None:
     """The minimum failed attempts a spike needs, as the last build of failure_analysis applied it."""
-    with _reading(settings, "analytics.failure_analysis") as conn:
+    with reading(settings, "analytics.failure_analysis") as conn:
         return conn.execute(sa.text("select max(spike_min_failed_attempts) from analytics.failure_analysis")).scalar()
 
 
@@ -432,7 +432,7 @@ def webhook_hours(settings: Settings, hours: int) -> pd.DataFrame:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def webhook_window(settings: Settings, hours: int) -> dict | None:
     """webhook_lag_windows' row for the window: counts by arrival and state, webhook-only lag percentiles."""
-    with _reading(settings, "analytics.webhook_lag_windows") as conn:
+    with reading(settings, "analytics.webhook_lag_windows") as conn:
         row = conn.execute(
             sa.text("select * from analytics.webhook_lag_windows where window_hours = :hours"), {"hours": hours}
         ).one_or_none()
@@ -689,7 +689,7 @@ def search_transactions(settings: Settings, search: TransactionSearch, page: int
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def count_transactions(settings: Settings, search: TransactionSearch) -> int:
     where, params = search.where()
-    with _reading(settings, "analytics.fct_charges") as conn:
+    with reading(settings, "analytics.fct_charges") as conn:
         count = sa.text(f"select count(*) from analytics.fct_charges as charges where {where}")
         return conn.execute(count, params).scalar()
 
@@ -698,7 +698,7 @@ def transactions_csv(settings: Settings, search: TransactionSearch, batch_rows: 
     """Every matching charge as CSV, header first, read through a server-side cursor a batch at a time: memory stays
     the same whatever the number of rows."""
     sql, params = _transactions_sql(search, "")
-    with _reading(settings, "analytics.fct_charges") as conn:
+    with reading(settings, "analytics.fct_charges") as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(sa.text(sql), params)
         buffer = io.StringIO()
         writer = csv.writer(buffer)

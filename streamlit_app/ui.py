@@ -95,11 +95,12 @@ def global_filters(settings) -> Filters:
         currencies = data.currencies_seen(settings, livemode)
     first_bound, last_bound = bounds or (date.today(), date.today())
     default_first = max(first_bound, last_bound - timedelta(days=DEFAULT_RANGE_DAYS - 1))
-    if "g_days" not in state:
-        picked_first = _from_url("from", date.fromisoformat, default_first)
-        picked_last = _from_url("to", date.fromisoformat, last_bound)
-        clamp = lambda day: min(max(day, first_bound), last_bound)  # noqa: E731
-        state["g_days"] = (clamp(picked_first), clamp(picked_last))
+    if "g_days" not in state:  # a session's first run: the URL's days
+        picked = (_from_url("from", date.fromisoformat, default_first), _from_url("to", date.fromisoformat, last_bound))
+        state["g_days"] = tuple(min(max(day, first_bound), last_bound) for day in picked)
+    elif state.get("g_days_bounds") != (first_bound, last_bound):  # the other mode's data: its own last 30 days
+        state["g_days"] = (default_first, last_bound)
+    state["g_days_bounds"] = (first_bound, last_bound)
     days = st.sidebar.date_input("Days", min_value=first_bound, max_value=last_bound, key="g_days")
     first_day, last_day = (days[0], days[1]) if len(days) == 2 else (days[0], days[0])
     options = [ALL_CURRENCIES, *currencies]
