@@ -134,8 +134,9 @@ def test_a_month_the_data_covers_in_part_is_marked_not_plotted_as_a_fall(app):
         select days_covered, is_partial_month, program_ratio from analytics.dispute_metrics
         where livemode and network = 'visa' and month = date '2026-05-01'""")
     assert (days, partial, ratio) == (1, True, 0)
-    assert rows(app, """select days_covered, is_partial from analytics.revenue_trends
-                        where period_type = 'month' and period_start = date '2026-05-01' group by 1, 2""") == [(1, True)]
+    may = rows(app, """select days_covered, is_partial from analytics.revenue_trends
+                       where period_type = 'month' and period_start = date '2026-05-01' group by 1, 2""")
+    assert may == [(1, True)]
     assert scalar(app, "select bool_or(is_partial) from analytics.revenue_trends where period_start = '2026-06-01' "
                        "and period_type = 'month'") is False
 
