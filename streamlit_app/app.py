@@ -16,9 +16,6 @@ except SettingsError as exc:
     st.error(str(exc))
     st.stop()
 
-with ui.warehouse_errors_explained():
-    user = auth.gate()
-
 # A new page is one file in views/ and one line here. (Not `pages/`: Streamlit would take that folder for
 # its older multipage mechanism when a first visit is a direct link to a page.)
 PAGES = {
@@ -40,6 +37,9 @@ PAGES = {
         st.Page("views/system_health.py", title="System health", icon=":material/health_and_safety:"),
     ],
 }
+
+with ui.warehouse_errors_explained():
+    user = auth.gate(page.url_path for section in PAGES.values() for page in section)
 
 page = st.navigation(PAGES)
 

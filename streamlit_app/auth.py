@@ -8,6 +8,8 @@ decides what that email may do.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import data
 import streamlit as st
 
@@ -36,20 +38,24 @@ def current_user() -> User | None:
     return user if user is not None and user.active else None
 
 
-def gate() -> User:
-    """The page gate, called by the entrypoint before any page runs: returns the active user, or shows the
-    sign-in page (anonymous) or the no-access page (unknown or disabled) and stops the run."""
+def gate(url_paths: Iterable[str]) -> User:
+    """The page gate, called by the entrypoint before any page runs, with the URL paths of its pages: returns the
+    active user, or shows the sign-in page (anonymous) or the no-access page (unknown or disabled) on every one of
+    those URLs and stops the run."""
     if not st.user.is_logged_in:
-        _only(_sign_in_page, "Sign in", ":material/login:")
+        _only(_sign_in_page, "Sign in", url_paths)
     user = current_user()
     if user is None:
-        _only(_no_access_page, "No access", ":material/block:")
+        _only(_no_access_page, "No access", url_paths)
     return user
 
 
-def _only(page_function, title: str, icon: str) -> None:
-    # The only page of the navigation, so every URL (a bookmarked /transactions too) lands on it.
-    st.navigation([st.Page(page_function, title=title, icon=icon, url_path="welcome")], position="hidden").run()
+def _only(page_function, title: str, url_paths: Iterable[str]) -> None:
+    # The same page under every URL the app has, so a bookmarked /transactions lands on it too (an unknown URL
+    # would be Streamlit's "page not found" over it).
+    pages = [st.Page(page_function, title=title, default=True)]
+    pages += [st.Page(page_function, title=title, url_path=path) for path in url_paths if path]
+    st.navigation(pages, position="hidden").run()
     st.stop()
 
 

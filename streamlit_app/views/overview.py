@@ -49,7 +49,7 @@ if totals.empty:
 
 
 def change(now: int, before: int | None, exponent: int | None = None, code: str = "") -> str | None:
-    if before is None:
+    if before is None or int(now) == int(before):
         return None
     difference = int(now) - int(before)
     return ui.format_count(difference) if exponent is None else ui.format_money(difference, code, exponent)
