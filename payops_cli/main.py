@@ -21,6 +21,7 @@ from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 from payops_cli.users import users
 from payops_cli.webhooks import webhooks
+from streamlit_app import sign_in
 
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -208,6 +209,7 @@ def serve(dagster_port: int, streamlit_port: int, webhook_port: int) -> None:
                        "--server.headless", "true", "--server.port", str(streamlit_port),
                        "--browser.gatherUsageStats", "false"]),
     }
+    services.update(sign_in.serve_sign_in(s, streamlit_port))
     if s.stripe_webhook_secrets:
         services["Webhooks"] = (f"http://127.0.0.1:{webhook_port}/webhooks/stripe",
                                 [str(BIN / "payops"), "webhooks", "serve", "--port", str(webhook_port)])
@@ -276,6 +278,7 @@ def demo(ctx: click.Context, days: int, students: int, seed: int) -> None:
         os.environ["STRIPE_WEBHOOK_SECRET"] = _demo_webhook_secret(s)
         click.echo(f"The demo receiver signs with the secret in {s.home / DEMO_SECRET_FILE}; send it events with\n"
                    f"  STRIPE_WEBHOOK_SECRET=$(cat {s.home / DEMO_SECRET_FILE}) payops webhooks send FILE.jsonl")
+    os.environ.update(sign_in.demo_sign_in(ready_engine(s)))
     try:
         ctx.invoke(serve)
     finally:
