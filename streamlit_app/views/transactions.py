@@ -93,14 +93,16 @@ search = data.TransactionSearch(
 )
 with ui.warehouse_errors_explained():
     matching = data.count_transactions(settings, search)
-pages = max(1, -(-matching // PAGE_SIZE))
+capped = matching > data.COUNT_CAP
+matching_label = f"more than {data.COUNT_CAP:,}" if capped else f"{matching:,}"
+pages = max(1, -(-min(matching, data.COUNT_CAP) // PAGE_SIZE))
 page = st.number_input("Page", min_value=1, max_value=pages, value=1, key="search-page") - 1
 with ui.warehouse_errors_explained():
     found = data.search_transactions(settings, search, page, PAGE_SIZE)
 
 currencies = "every currency" if filters.currency is None else filters.currency.upper()
 st.caption(
-    f"{matching:,} {filters.mode}-mode charge(s) in {currencies}, created {filters.first_day:%d %b %Y} to "
+    f"{matching_label} {filters.mode}-mode charge(s) in {currencies}, created {filters.first_day:%d %b %Y} to "
     f"{filters.last_day:%d %b %Y} ({settings.timezone}); page {page + 1} of {pages}, newest first. Select a row to "
     "open it."
 )
@@ -132,7 +134,7 @@ selection = st.dataframe(
     },
 )
 st.download_button(
-    f"Download all {matching:,} as CSV",
+    f"Download all {matching_label} as CSV",
     data=lambda: b"".join(data.transactions_csv(settings, search)),
     file_name=f"payops-charges-{filters.mode}-{filters.first_day}-{filters.last_day}.csv",
     mime="text/csv",

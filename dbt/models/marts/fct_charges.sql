@@ -17,6 +17,8 @@
             {'columns': ['payment_intent_id']},
             {'columns': ['student_id']},
             {'columns': ['state_updated_at']},
+            -- The app's transaction search pages newest first: read backwards, not sorted.
+            {'columns': ['created_at']},
         ],
     )
 }}
