@@ -63,6 +63,9 @@ def show_detail(charge_id: str) -> None:
             if frame.empty:
                 st.caption(empty)
             else:
+                for column in frame.columns:  # every time in the reporting time zone
+                    if column.endswith("_at") or column == "evidence_due_by":
+                        frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(settings.timezone)
                 st.dataframe(frame, hide_index=True, key=f"detail-{name}")
 
 
