@@ -49,9 +49,11 @@ def auth_settings(settings: Settings, streamlit_port: int, env: Mapping[str, str
 
 
 def write_secrets(
-    settings: Settings, streamlit_port: int, env: Mapping[str, str] = os.environ, path: Path = SECRETS_PATH
+    settings: Settings, streamlit_port: int, env: Mapping[str, str] = os.environ, path: Path | None = None
 ) -> Path | None:
-    """Write the sign-in settings where Streamlit reads them (owner-only); None, and no file, when unconfigured."""
+    """Write the sign-in settings where Streamlit reads them (SECRETS_PATH unless `path`), owner-only; None, and no
+    file, when unconfigured."""
+    path = path or SECRETS_PATH
     auth = auth_settings(settings, streamlit_port, env)
     if auth is None:
         path.unlink(missing_ok=True)
