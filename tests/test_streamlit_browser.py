@@ -100,10 +100,9 @@ def app_url(pipeline_env, tmp_path: Path) -> Iterator[str]:
 
 
 def settle(page: Page) -> None:
-    """Wait until the page's script has finished: its title is shown and Streamlit's running indicator is gone."""
+    """Wait until the page's script has run to its end (Streamlit marks its root element) and shows a title."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=RENDER_TIMEOUT_MS)
     page.locator("h1").first.wait_for(timeout=RENDER_TIMEOUT_MS)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=RENDER_TIMEOUT_MS)
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator("body").inner_text()
 
 
