@@ -27,6 +27,7 @@ from payops_cli.stripe_sync import stripe_events_command
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 from payops_cli.users import users
 from payops_cli.webhooks import webhooks
+from streamlit_app import sign_in
 
 DAGSTER_PORT = 3000
 STREAMLIT_PORT = 8501
@@ -286,6 +287,8 @@ def _serve(s: Settings, dagster_port: int, streamlit_port: int, webhook_port: in
         children.append(services.Service("Local Stripe", [sys.executable, "-m", "actions.local_stripe", "--port",
                                                           str(LOCAL_STRIPE_PORT), "--seed"],
                                          os.environ["STRIPE_API_BASE"], ""))
+    for name, (address, command) in sign_in.serve_sign_in(s, streamlit_port).items():
+        children.append(services.Service(name, command, address, f"{address}/.well-known/openid-configuration"))
     if not s.stripe_webhook_secrets:
         click.echo("The webhook receiver is not started: set STRIPE_WEBHOOK_SECRET to run it.")
     click.echo(f"starting {', '.join(c.name for c in children)} (logs in {services.logs_dir(s)})")
@@ -372,6 +375,7 @@ def demo(ctx: click.Context, days: int, students: int, seed: int, dagster_port: 
                 os.environ["STRIPE_WEBHOOK_SECRET"] = _demo_webhook_secret(s)
                 click.echo(f"the demo receiver's secret is in {s.home / DEMO_SECRET_FILE}: send it events with\n"
                            f"  STRIPE_WEBHOOK_SECRET=$(cat {s.home / DEMO_SECRET_FILE}) payops webhooks send FILE")
+            os.environ.update(sign_in.demo_sign_in(ready_engine(s)))
             click.echo(f"[{stages.total}/{stages.total}] services: Dagster, Streamlit, webhook receiver")
             _serve(current_settings(), dagster_port, streamlit_port, webhook_port)
         except (KeyboardInterrupt, services.Stop):

@@ -7,9 +7,14 @@ the way Streamlit puts the entrypoint's folder on sys.path.
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -41,22 +46,38 @@ def _require(conn: sa.Connection, table: str) -> None:
         raise MartMissing(f"The table `{table}` does not exist yet. {REFRESH_HINT}")
 
 
+READER_ROLE = "payops_app_reader"
+"""The Postgres role of migration 0006: SELECT on the analytics schema, ops.users and one ops view, nothing else."""
+
+
+@st.cache_resource(show_spinner=False)
+def reader_engine(settings: Settings) -> sa.Engine:
+    """The app's only way into the warehouse: as the read-only role. PAYOPS_APP_WAREHOUSE_URL names it on a server
+    that needs its password; on the embedded server (local socket) the role signs in as itself."""
+    explicit = os.environ.get("PAYOPS_APP_WAREHOUSE_URL")
+    if explicit:
+        url = db.with_driver(explicit, "psycopg")
+    else:
+        url = db.warehouse_url(settings).set(username=READER_ROLE, password=None)
+    return db.connect_check(sa.create_engine(url, pool_pre_ping=True))
+
+
 @contextmanager
-def _reading(settings: Settings, table: str) -> Iterator[sa.Connection]:
-    with db.engine(settings).connect() as conn:
+def reading(settings: Settings, table: str) -> Iterator[sa.Connection]:
+    with reader_engine(settings).connect() as conn:
         _require(conn, table)
         yield conn
 
 
 def _read(settings: Settings, table: str, sql: str, params: dict, parse_dates: list[str] | None = None) -> pd.DataFrame:
-    with _reading(settings, table) as conn:
+    with reading(settings, table) as conn:
         return pd.read_sql(sa.text(sql), conn, params=params, parse_dates=parse_dates)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def payment_day_bounds(settings: Settings, livemode: bool) -> tuple[date, date] | None:
     """The first and last day with payments in this mode, or None when there are none."""
-    with _reading(settings, "analytics.payments_daily") as conn:
+    with reading(settings, "analytics.payments_daily") as conn:
         first_day, last_day = conn.execute(
             sa.text("select min(day), max(day) from analytics.payments_daily where livemode = :livemode"),
             {"livemode": livemode},
@@ -91,6 +112,7 @@ def payment_totals(settings: Settings, livemode: bool, first_day: date, last_day
                sum(charges_succeeded)::bigint as charges_succeeded,
                sum(gross_amount_minor)::bigint as gross_minor,
                sum(refunded_amount_minor)::bigint as refunded_minor,
+               sum(dispute_loss_amount_minor)::bigint as dispute_loss_minor,
                sum(net_amount_minor)::bigint as net_minor
         from analytics.payments_daily
         where livemode = :livemode and day between :first_day and :last_day
@@ -113,11 +135,110 @@ def payments_by_day(settings: Settings, livemode: bool, first_day: date, last_da
                sum(charges_succeeded)::float8 / nullif(sum(charge_attempts), 0) as success_rate,
                sum(gross_amount)::float8 as gross,
                sum(refunded_amount)::float8 as refunded,
+               sum(dispute_loss_amount)::float8 as dispute_loss,
                sum(net_amount)::float8 as net
         from analytics.payments_daily
         where livemode = :livemode and day between :first_day and :last_day
         group by day, currency
         order by day, currency
+        """,
+        {"livemode": livemode, "first_day": first_day, "last_day": last_day},
+        parse_dates=["day"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def data_freshness(settings: Settings) -> dict | None:
+    """When the marts were last built and the newest event they saw; None before the first build."""
+    try:
+        with reading(settings, "analytics.data_freshness") as conn:
+            row = conn.execute(sa.text(
+                "select built_at, newest_event_created_at, newest_event_received_at from analytics.data_freshness"
+            )).one_or_none()
+    except MartMissing:
+        return None
+    return None if row is None else dict(row._mapping)
+
+
+def latest_build(settings: Settings) -> object | None:
+    """The last build's time, read fresh (not cached): how the app notices a refresh has landed."""
+    with reader_engine(settings).connect() as conn:
+        if conn.execute(sa.text("select to_regclass('analytics.data_freshness')")).scalar() is None:
+            return None
+        return conn.execute(sa.text("select max(built_at) from analytics.data_freshness")).scalar()
+
+
+@st.cache_resource(show_spinner=False)
+def _build_seen() -> dict:
+    return {}
+
+
+def forget_cache_after_a_new_build(settings: Settings) -> object | None:
+    """Clear every cached reader once a new build of the marts has landed, so no page shows the previous build for
+    the cache's lifetime; returns the build's time. One tiny uncached query per run."""
+    built_at = latest_build(settings)
+    seen = _build_seen()
+    key = repr(settings)
+    if key in seen and seen[key] != built_at:
+        st.cache_data.clear()
+    seen[key] = built_at
+    return built_at
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def currencies_seen(settings: Settings, livemode: bool) -> list[str]:
+    """Currencies with payments in this mode, most attempts first."""
+    frame = _read(
+        settings,
+        "analytics.payments_daily",
+        "select currency from analytics.payments_daily where livemode = :livemode "
+        "group by currency order by sum(charge_attempts) desc, currency",
+        {"livemode": livemode},
+    )
+    return frame["currency"].tolist()
+
+
+# --- Revenue and refunds --------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def revenue_periods(
+    settings: Settings, livemode: bool, period_type: str, first_day: date, last_day: date
+) -> pd.DataFrame:
+    """revenue_trends' weeks or months overlapping the range, with their partial flag and growth."""
+    return _read(
+        settings,
+        "analytics.revenue_trends",
+        """
+        select period_start, period_end, currency, charges_succeeded,
+               gross_amount::float8 as gross, refunded_amount::float8 as refunded,
+               dispute_loss_amount::float8 as dispute_loss, net_amount::float8 as net,
+               gross_amount_minor, net_amount_minor,
+               gross_growth_rate::float8 as gross_growth_rate, net_growth_rate::float8 as net_growth_rate,
+               days_covered, is_partial
+        from analytics.revenue_trends
+        where livemode = :livemode and period_type = :period_type
+          and period_end >= :first_day and period_start <= :last_day
+        order by currency, period_start
+        """,
+        {"livemode": livemode, "period_type": period_type, "first_day": first_day, "last_day": last_day},
+        parse_dates=["period_start", "period_end"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def refunds_by_day(settings: Settings, livemode: bool, first_day: date, last_day: date) -> pd.DataFrame:
+    """Refund increments per day, currency and reason (fct_refunds, dated when refunded)."""
+    return _read(
+        settings,
+        "analytics.fct_refunds",
+        """
+        select refunded_day as day, currency, coalesce(reason, '(none)') as reason,
+               count(*)::bigint as refunds, sum(amount_minor)::bigint as amount_minor, sum(amount)::float8 as amount
+        from analytics.fct_refunds
+        where livemode = :livemode and refunded_day between :first_day and :last_day
+        group by 1, 2, 3
+        order by 1, 2, 3
         """,
         {"livemode": livemode, "first_day": first_day, "last_day": last_day},
         parse_dates=["day"],
@@ -173,13 +294,14 @@ def failure_breakdown(
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def failure_spikes(settings: Settings, livemode: bool, currency: str, first_day: date, last_day: date) -> pd.DataFrame:
-    """The days a value's share of failures jumped over its trailing-week baseline, newest first."""
+    """The days a value's share of failures jumped over its trailing-week baseline, newest first, with the
+    minimum count the build judged them with."""
     return _read(
         settings,
         "analytics.failure_analysis",
         """
         select day, dimension, dimension_value, failed_attempts, failures_total,
-               share::float8 as share, baseline_share::float8 as baseline_share
+               share::float8 as share, baseline_share::float8 as baseline_share, spike_min_failed_attempts
         from analytics.failure_analysis
         where livemode = :livemode and currency = :currency and day between :first_day and :last_day and is_spike
         order by day desc, dimension, share desc
@@ -189,27 +311,83 @@ def failure_spikes(settings: Settings, livemode: bool, currency: str, first_day:
     )
 
 
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def spike_min_count(settings: Settings) -> int | None:
+    """The minimum failed attempts a spike needs, as the last build of failure_analysis applied it."""
+    with reading(settings, "analytics.failure_analysis") as conn:
+        return conn.execute(sa.text("select max(spike_min_failed_attempts) from analytics.failure_analysis")).scalar()
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def success_rates_by_day(
+    settings: Settings, livemode: bool, currency: str, first_day: date, last_day: date
+) -> pd.DataFrame:
+    """Per day: attempt success (payments_daily) and intent success (fct_payment_intents by creation day)."""
+    return _read(
+        settings,
+        "analytics.payments_daily",
+        """
+        with attempts as (
+            select day, sum(charges_succeeded)::float8 / nullif(sum(charge_attempts), 0) as attempt_success_rate
+            from analytics.payments_daily
+            where livemode = :livemode and currency = :currency and day between :first_day and :last_day
+            group by day
+        ), intents as (
+            select (created_at at time zone :timezone)::date as day,
+                   count(*) filter (where final_status = 'succeeded')::float8 / nullif(count(*), 0)
+                       as intent_success_rate
+            from analytics.fct_payment_intents
+            where livemode = :livemode and currency = :currency
+              and (created_at at time zone :timezone)::date between :first_day and :last_day
+            group by 1
+        )
+        select coalesce(attempts.day, intents.day) as day, attempt_success_rate, intent_success_rate
+        from attempts full join intents on attempts.day = intents.day
+        order by 1
+        """,
+        {"livemode": livemode, "currency": currency, "first_day": first_day, "last_day": last_day,
+         "timezone": settings.timezone},
+        parse_dates=["day"],
+    )
+
+
 # --- Disputes -------------------------------------------------------------------------------------------------
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def dispute_months(settings: Settings, livemode: bool) -> pd.DataFrame:
-    """dispute_metrics of one mode, with `program_ratio`: the ratio the network's program judges (none for 'other')."""
+    """dispute_metrics of one mode: per month and network, the program's ratio and whether the month is partial."""
     return _read(
         settings,
         "analytics.dispute_metrics",
         """
         select month, network, disputes, card_sales_same_month, card_transactions_prior_month,
                visa_ratio::float8 as visa_ratio, mastercard_ratio::float8 as mastercard_ratio,
-               (case network when 'visa' then visa_ratio when 'mastercard' then mastercard_ratio end)::float8
-                   as program_ratio,
-               threshold_status, open_disputes
+               program_ratio::float8 as program_ratio, threshold_status, open_disputes, days_covered,
+               is_partial_month
         from analytics.dispute_metrics
         where livemode = :livemode
         order by month desc, network
         """,
         {"livemode": livemode},
         parse_dates=["month"],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def network_thresholds(settings: Settings) -> pd.DataFrame:
+    """The monitoring programs' levels (the network_thresholds seed), the newest version of each."""
+    return _read(
+        settings,
+        "analytics.network_thresholds",
+        """
+        select distinct on (network, program, level, regions)
+               network, program, level, min_count, max_count, ratio_threshold::float8 as ratio_threshold,
+               denominator, regions, valid_from
+        from analytics.network_thresholds
+        order by network, program, level, regions, valid_from desc
+        """,
+        {},
     )
 
 
@@ -221,7 +399,7 @@ def open_disputes(settings: Settings, livemode: bool) -> pd.DataFrame:
         "analytics.fct_disputes",
         """
         select dispute_id, charge_id, network, reason, status, is_inquiry, currency, amount_minor,
-               created_at, evidence_due_by, days_left
+               created_at, evidence_due_by, days_left, needs_response, evidence_past_due
         from analytics.fct_disputes
         where livemode = :livemode and outcome = 'open'
         order by evidence_due_by nulls last, dispute_id
@@ -235,14 +413,16 @@ def open_disputes(settings: Settings, livemode: bool) -> pd.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def webhook_hours(settings: Settings, hours: int) -> pd.DataFrame:
-    """webhook_health for the hours of arrival within the last `hours` hours (both modes: the log has no mode)."""
+    """webhook_health for the hours of arrival within `hours` of the last build (both modes: the log has none)."""
     return _read(
         settings,
         "analytics.webhook_health",
         """
-        select hour, received, processed, failed, retrying, lag_p50_seconds, lag_p95_seconds
+        select hour, received, webhook_deliveries, replayed, api_synced, processed, failed, retrying,
+               webhook_lag_p50_seconds, webhook_lag_p95_seconds
         from analytics.webhook_health
-        where hour >= date_trunc('hour', now()) - make_interval(hours => :hours - 1)
+        where hour >= date_trunc('hour', (select max(as_of) from analytics.webhook_lag_windows))
+                      - make_interval(hours => :hours - 1)
         order by hour
         """,
         {"hours": hours},
@@ -250,30 +430,13 @@ def webhook_hours(settings: Settings, hours: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def webhook_totals(settings: Settings, hours: int) -> dict:
-    """Sums and lag percentiles over the window, from the event log's rows (percentiles do not add), as of the
-    last refresh like the hourly chart: the staging copy has the event's `created` beside its arrival and an
-    index on arrival, where the live view joins every stored event of the window, payloads and all."""
-    with _reading(settings, "analytics.stg_ops__webhook_event_log") as conn:
+def webhook_window(settings: Settings, hours: int) -> dict | None:
+    """webhook_lag_windows' row for the window: counts by arrival and state, webhook-only lag percentiles."""
+    with reading(settings, "analytics.webhook_lag_windows") as conn:
         row = conn.execute(
-            sa.text(
-                """
-                select count(*)::bigint as received,
-                       count(*) filter (where status = 'processed')::bigint as processed,
-                       count(*) filter (where status = 'failed')::bigint as failed,
-                       count(*) filter (where status = 'retrying')::bigint as retrying,
-                       percentile_cont(0.5) within group (order by extract(epoch from received_at - event_created_at))
-                           as lag_p50_seconds,
-                       percentile_cont(0.95) within group (order by extract(epoch from received_at - event_created_at))
-                           as lag_p95_seconds,
-                       max(received_at) as newest_received_at
-                from analytics.stg_ops__webhook_event_log
-                where received_at >= date_trunc('hour', now()) - make_interval(hours => :hours - 1)
-                """
-            ),
-            {"hours": hours},
-        ).one()
-    return dict(row._mapping)
+            sa.text("select * from analytics.webhook_lag_windows where window_hours = :hours"), {"hours": hours}
+        ).one_or_none()
+    return None if row is None else dict(row._mapping)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
@@ -289,6 +452,25 @@ def failed_webhook_events(settings: Settings) -> pd.DataFrame:
         """,
         {},
     )
+
+
+HELD_BACK_COLUMNS = ("event_id", "event_type", "object_id", "error", "attempts", "received_at", "last_attempt_at")
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def held_back_events(settings: Settings) -> pd.DataFrame | None:
+    """The events processing holds back (the `held_back_events` mart), newest attempt first; None while that mart
+    does not exist in this warehouse."""
+    try:
+        return _read(
+            settings,
+            "analytics.held_back_events",
+            f"select {', '.join(HELD_BACK_COLUMNS)} from analytics.held_back_events "
+            "order by last_attempt_at desc nulls last, event_id",
+            {},
+        )
+    except MartMissing:
+        return None
 
 
 # --- Reconciliation -------------------------------------------------------------------------------------------
@@ -317,19 +499,322 @@ def reconciliation_counts(settings: Settings, livemode: bool) -> dict[str, int]:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def reconciliation_at_stake(settings: Settings, livemode: bool) -> pd.DataFrame:
+    """Per currency: exceptions and the money at stake, in exact minor units."""
+    return _read(
+        settings,
+        "analytics.reconciliation_exceptions",
+        """
+        select currency, count(*)::bigint as exceptions, sum(amount_at_stake_minor)::bigint as at_stake_minor
+        from analytics.reconciliation_exceptions
+        where livemode = :livemode
+        group by currency
+        order by currency
+        """,
+        {"livemode": livemode},
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def reconciliation_exceptions(settings: Settings, livemode: bool, kinds: tuple[str, ...]) -> pd.DataFrame:
     """The exceptions of the given kinds in one mode, newest first."""
     return _read(
         settings,
         "analytics.reconciliation_exceptions",
         """
-        select kind, purchase_transaction_id, charge_id, payment_intent_id, app_value, stripe_value, first_seen_at
+        select kind, purchase_transaction_id, charge_id, payment_intent_id, app_value, stripe_value, currency,
+               amount_at_stake_minor, first_seen_at
         from analytics.reconciliation_exceptions
         where livemode = :livemode and kind = any(:kinds)
         order by first_seen_at desc, kind, purchase_transaction_id, charge_id
         """,
         {"livemode": livemode, "kinds": list(kinds)},
     )
+
+
+# --- Fraud signals --------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def fraud_signals(settings: Settings, entity_type: str) -> pd.DataFrame:
+    """Scored customers or charges, riskiest first, with the rules that fired."""
+    return _read(
+        settings,
+        "analytics.fraud_signals",
+        """
+        select entity_id, customer_id, risk_score, rules_fired
+        from analytics.fraud_signals
+        where entity_type = :entity_type
+        order by risk_score desc, entity_id
+        """,
+        {"entity_type": entity_type},
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def fraud_rules(settings: Settings) -> pd.DataFrame:
+    """Each rule's threshold, window, weight and meaning (the fraud_rule_thresholds seed)."""
+    return _read(
+        settings,
+        "analytics.fraud_rule_thresholds",
+        "select rule_name, threshold, window_minutes, amount_cap_major, weight, description "
+        "from analytics.fraud_rule_thresholds order by weight desc, rule_name",
+        {},
+    )
+
+
+# --- Students -------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def find_students(settings: Settings, term: str, limit: int = 50) -> pd.DataFrame:
+    """Students whose id, name or email (theirs or their family's) contains the term."""
+    return _read(
+        settings,
+        "analytics.dim_students",
+        r"""
+        select student_id, student_name, student_email, family_name, family_email, stripe_customer_id
+        from analytics.dim_students
+        where student_id = :term or student_name ilike :pattern escape '\'
+           or student_email ilike :pattern escape '\' or family_email ilike :pattern escape '\'
+        order by student_name, student_id
+        limit :limit
+        """,
+        {"term": term.strip(), "pattern": contains_pattern(term), "limit": limit},
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def student_summary(settings: Settings, student_id: str, livemode: bool) -> pd.DataFrame:
+    """student_payment_summary's rows of one student (one per currency)."""
+    return _read(
+        settings,
+        "analytics.student_payment_summary",
+        """
+        select currency, gross_amount_minor, refunded_amount_minor, dispute_loss_amount_minor, net_amount_minor,
+               purchases, failed_attempts, disputes, hours_purchased::float8 as hours_purchased,
+               hours_balance::float8 as hours_balance, last_payment_at
+        from analytics.student_payment_summary
+        where student_id = :student_id and livemode = :livemode
+        order by currency
+        """,
+        {"student_id": student_id, "livemode": livemode},
+    )
+
+
+def contains_pattern(term: str) -> str:
+    """An ILIKE pattern matching the term anywhere, its own % and _ taken literally."""
+    escaped = term.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --- Transactions ---------------------------------------------------------------------------------------------
+
+CHARGE_STATUSES = ("succeeded", "failed", "pending")
+TRANSACTION_COLUMNS = """
+    charges.charge_id, charges.created_at, charges.status, charges.currency, charges.amount_minor,
+    charges.amount::float8 as amount, charges.amount_refunded_minor, charges.disputed, charges.failure_code,
+    charges.card_brand, charges.customer_id, charges.payment_intent_id, charges.student_id, students.student_name,
+    students.family_email
+"""
+
+
+@dataclass(frozen=True)
+class TransactionSearch:
+    """A transaction search: the global filters plus the page's own. Hashable, so readers cache on it."""
+
+    livemode: bool
+    first_day: date
+    last_day: date
+    currency: str | None = None
+    text: str = ""
+    """A charge, payment intent, customer or student id (exact), or part of an email or a student's name."""
+    status: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+
+    def where(self) -> tuple[str, dict]:
+        """The SQL condition and its parameters: only the filters given, every value a bound parameter."""
+        clauses = ["charges.livemode = :livemode", "charges.created_day between :first_day and :last_day"]
+        params: dict = {"livemode": self.livemode, "first_day": self.first_day, "last_day": self.last_day}
+        if self.currency:
+            clauses.append("charges.currency = :currency")
+            params["currency"] = self.currency
+        if self.status:
+            clauses.append("charges.status = :status")
+            params["status"] = self.status
+        if self.min_amount is not None:
+            clauses.append("charges.amount >= :min_amount")
+            params["min_amount"] = self.min_amount
+        if self.max_amount is not None:
+            clauses.append("charges.amount <= :max_amount")
+            params["max_amount"] = self.max_amount
+        if self.text.strip():
+            # Ids are matched exactly, each through its own index, and people by part of an email or name: the
+            # union of index lookups runs once (an array), then the charges are fetched by id. One `or` across
+            # the columns, or `in (subquery)`, had Postgres scan every charge of the range.
+            clauses.append(r"""charges.charge_id = any(array(
+                select charge_id from analytics.fct_charges where charge_id = :term
+                union all select charge_id from analytics.fct_charges where payment_intent_id = :term
+                union all select charge_id from analytics.fct_charges where customer_id = :term
+                union all select charge_id from analytics.fct_charges where student_id = :term
+                union all select charge_id from analytics.fct_charges where student_id in (
+                    select student_id from analytics.dim_students
+                    where student_email ilike :pattern escape '\' or family_email ilike :pattern escape '\'
+                       or student_name ilike :pattern escape '\'
+                )
+            ))""")
+            params |= {"term": self.text.strip(), "pattern": contains_pattern(self.text)}
+        return " and ".join(clauses), params
+
+
+def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
+    where, params = search.where()
+    return (
+        f"""
+        select {TRANSACTION_COLUMNS}
+        from analytics.fct_charges as charges
+        left join analytics.dim_students as students on students.student_id = charges.student_id
+        where {where}
+        order by charges.created_at desc, charges.charge_id desc
+        {tail}
+        """,
+        params,
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def search_transactions(settings: Settings, search: TransactionSearch, page: int, page_size: int) -> pd.DataFrame:
+    """One page of the matching charges, newest first: filtered, ordered and cut in Postgres."""
+    sql, params = _transactions_sql(search, "limit :limit offset :offset")
+    return _read(settings, "analytics.fct_charges", sql, params | {"limit": page_size, "offset": page * page_size})
+
+
+COUNT_CAP = 10_000
+"""Matches are counted up to here: counting a year of a million charges would cost more than finding them."""
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def count_transactions(settings: Settings, search: TransactionSearch) -> int:
+    """How many charges match, up to COUNT_CAP + 1 (more than the cap: "10,000+")."""
+    where, params = search.where()
+    with reading(settings, "analytics.fct_charges") as conn:
+        count = sa.text(f"select count(*) from (select 1 from analytics.fct_charges as charges where {where} "
+                        "limit :cap) as matching")
+        return conn.execute(count, params | {"cap": COUNT_CAP + 1}).scalar()
+
+
+def transactions_csv(settings: Settings, search: TransactionSearch, batch_rows: int = 5_000) -> Iterator[bytes]:
+    """Every matching charge as CSV, header first, read through a server-side cursor a batch at a time: memory stays
+    the same whatever the number of rows."""
+    sql, params = _transactions_sql(search, "")
+    with reading(settings, "analytics.fct_charges") as conn:
+        result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(sa.text(sql), params)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(result.keys())
+        for rows in result.partitions(batch_rows):
+            writer.writerows(rows)
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue().encode()
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def charge_detail(settings: Settings, charge_id: str) -> dict[str, pd.DataFrame]:
+    """Everything the warehouse knows about one charge: the charge, its event timeline, refunds, disputes, fraud
+    signals and reconciliation exceptions (each a frame, empty when none)."""
+    queries = {
+        "charge": ("analytics.fct_charges", f"""
+            select {TRANSACTION_COLUMNS}, charges.captured, charges.decline_code, charges.outcome_type,
+                   charges.risk_level, charges.risk_score, charges.card_country, charges.purchase_transaction_id
+            from analytics.fct_charges as charges
+            left join analytics.dim_students as students on students.student_id = charges.student_id
+            where charges.charge_id = :charge_id"""),
+        "events": ("analytics.fct_charge_events", """
+            select event_created_at, event_type, event_id, object_id, ingest_channel, received_at
+            from analytics.fct_charge_events where charge_id = :charge_id order by event_created_at, event_id"""),
+        "refunds": ("analytics.fct_refunds", """
+            select refunded_at, refund_id, amount_minor, currency, reason, status
+            from analytics.fct_refunds where charge_id = :charge_id order by refunded_at"""),
+        "disputes": ("analytics.fct_disputes", """
+            select created_at, dispute_id, status, reason, amount_minor, currency, evidence_due_by, outcome
+            from analytics.fct_disputes where charge_id = :charge_id order by created_at"""),
+        "fraud": ("analytics.fraud_signals", """
+            select entity_type, entity_id, risk_score, rules_fired from analytics.fraud_signals
+            where entity_id = :charge_id
+               or entity_id = (select customer_id from analytics.fct_charges where charge_id = :charge_id)
+            order by entity_type"""),
+        "reconciliation": ("analytics.reconciliation_exceptions", """
+            select kind, app_value, stripe_value, currency, amount_at_stake_minor, first_seen_at,
+                   purchase_transaction_id
+            from analytics.reconciliation_exceptions where charge_id = :charge_id order by first_seen_at"""),
+    }
+    return {name: _read(settings, table, sql, {"charge_id": charge_id}) for name, (table, sql) in queries.items()}
+
+
+# --- System health --------------------------------------------------------------------------------------------
+
+
+def warehouse_reachable(settings: Settings) -> str | None:
+    """None when the warehouse answers as the app's read-only role, else why not."""
+    try:
+        with reader_engine(settings).connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except (db.WarehouseUnavailable, sa.exc.SQLAlchemyError) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def dagster_status(settings: Settings) -> dict:
+    """From Dagster's instance (its own storage, not the warehouse): the last runs, the last run's dbt tests (asset
+    check results), and every schedule and sensor with its last tick. {'error': …} when it cannot be read."""
+    if not os.environ.get("DAGSTER_HOME") or not os.environ.get("DAGSTER_PG_URL"):
+        return {"error": "DAGSTER_HOME and DAGSTER_PG_URL are not set for this process: start the app with "
+                         "`payops serve`, which sets them."}
+    import dagster as dg  # Only this page needs Dagster; importing it costs a second.
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs = instance.get_runs(limit=5)
+            last_runs = pd.DataFrame(
+                [{"run_id": run.run_id[:8], "job": run.job_name, "status": run.status.value,
+                  "started_at": _run_time(instance, run.run_id, "start_time"),
+                  "ended_at": _run_time(instance, run.run_id, "end_time")} for run in runs],
+                columns=["run_id", "job", "status", "started_at", "ended_at"],
+            )
+            checks = pd.DataFrame(columns=["check", "asset", "passed"])
+            finished = [run for run in runs if run.status.value == "SUCCESS" or run.status.value == "FAILURE"]
+            if finished:
+                evaluations = instance.all_logs(finished[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+                checks = pd.DataFrame(
+                    [{"check": e.dagster_event.event_specific_data.check_name,
+                      "asset": e.dagster_event.event_specific_data.asset_key.to_user_string(),
+                      "passed": e.dagster_event.event_specific_data.passed} for e in evaluations],
+                    columns=["check", "asset", "passed"],
+                )
+            instigators = []
+            for state in instance.all_instigator_state():
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+                tick = ticks[0] if ticks else None
+                instigators.append({
+                    "name": state.instigator_name, "kind": state.instigator_type.value.lower(),
+                    "state": state.status.value.lower(),
+                    "last_tick_at": pd.Timestamp(tick.timestamp, unit="s", tz="UTC") if tick else None,
+                    "last_tick": tick.status.value.lower() if tick else "never ticked",
+                })
+    except Exception as exc:  # noqa: BLE001 - whatever Dagster raises, the page says it and goes on
+        return {"error": f"Dagster's instance could not be read: {exc}"}
+    return {"runs": last_runs, "checks": checks,
+            "instigators": pd.DataFrame(instigators, columns=["name", "kind", "state", "last_tick_at", "last_tick"])}
+
+
+def _run_time(instance, run_id: str, field: str):
+    record = instance.get_run_record_by_id(run_id)
+    seconds = getattr(record, field, None) if record else None
+    return None if seconds is None else pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
 # The Notifications page reads the notifier's own tables (ops.alert_conditions, ops.alert_deliveries): they are

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 import altair as alt
@@ -18,6 +21,7 @@ from payops.money import format_money  # noqa: F401 (the pages call ui.format_mo
 FALLBACK_EXPONENT = 2
 """Minor-unit exponent shown for a currency the `analytics.currencies` seed does not list."""
 DEFAULT_RANGE_DAYS = 30
+SERIES_COLOURS = ["#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd"]
 
 
 class Kpi(NamedTuple):
@@ -45,44 +49,110 @@ def mode_name(livemode: bool) -> str:
     return "live" if livemode else "test"
 
 
-def livemode_choice() -> bool:
-    """Live or test mode; the two are never shown together."""
-    return st.segmented_control("Mode", ["Live", "Test"], default="Live", required=True, key="mode") == "Live"
+class Filters(NamedTuple):
+    """The global filters every page reads: kept across pages (the sidebar's widgets live in the entrypoint) and
+    in the URL (`?mode=live&from=2026-03-02&to=2026-03-31&currency=usd`), so a link reproduces a view."""
 
-
-def day_range_picker(first_day: date, last_day: date) -> tuple[date, date] | None:
-    """A day range within the data, by default its last 30 days; None while only one end is picked."""
-    default_first = max(first_day, last_day - timedelta(days=DEFAULT_RANGE_DAYS - 1))
-    picked = st.date_input("Days", (default_first, last_day), min_value=first_day, max_value=last_day)
-    return (picked[0], picked[1]) if len(picked) == 2 else None
-
-
-class ModeAndDays(NamedTuple):
     livemode: bool
     first_day: date
     last_day: date
+    currency: str | None
+    """None: every currency, each shown on its own."""
 
     @property
     def mode(self) -> str:
         return mode_name(self.livemode)
 
+    def currencies(self, available: Sequence[str]) -> list[str]:
+        return [code for code in available if self.currency in (None, code)]
 
-def mode_and_days(settings, mode_column, days_column) -> ModeAndDays:
-    """The mode and day-range pickers of the payments pages, in the columns given; stops the page with what
-    to do when there is nothing to show."""
-    with mode_column:
-        livemode = livemode_choice()
+
+FILTERS_KEY = "global_filters"
+ALL_CURRENCIES = "all"
+
+
+def _from_url(name: str, parse, default):
+    try:
+        return parse(st.query_params[name])
+    except (KeyError, ValueError):
+        return default
+
+
+def global_filters(settings) -> Filters:
+    """The sidebar's mode, days and currency, first read from the URL, written back to it on every run."""
+    state = st.session_state
+    if "g_mode" not in state:
+        state["g_mode"] = "Test" if st.query_params.get("mode") == "test" else "Live"
+    livemode = st.sidebar.segmented_control("Mode", ["Live", "Test"], required=True, key="g_mode") == "Live"
     with warehouse_errors_explained():
         bounds = data.payment_day_bounds(settings, livemode)
-    if bounds is None:
-        st.info(f"No {mode_name(livemode)}-mode payments in the warehouse yet. {data.REFRESH_HINT}")
-        st.stop()
-    with days_column:
-        day_range = day_range_picker(*bounds)
-    if day_range is None:
-        st.info("Pick the last day of the range.")
-        st.stop()
-    return ModeAndDays(livemode, *day_range)
+        currencies = data.currencies_seen(settings, livemode)
+    first_bound, last_bound = bounds or (date.today(), date.today())
+    default_first = max(first_bound, last_bound - timedelta(days=DEFAULT_RANGE_DAYS - 1))
+    if "g_days" not in state:  # a session's first run: the URL's days
+        picked = (_from_url("from", date.fromisoformat, default_first), _from_url("to", date.fromisoformat, last_bound))
+        state["g_days"] = tuple(min(max(day, first_bound), last_bound) for day in picked)
+    elif state.get("g_days_bounds") != (first_bound, last_bound):  # the other mode's data: its own last 30 days
+        state["g_days"] = (default_first, last_bound)
+    state["g_days_bounds"] = (first_bound, last_bound)
+    days = st.sidebar.date_input("Days", min_value=first_bound, max_value=last_bound, key="g_days")
+    first_day, last_day = (days[0], days[1]) if len(days) == 2 else (days[0], days[0])
+    options = [ALL_CURRENCIES, *currencies]
+    if state.get("g_currency") not in options:
+        state["g_currency"] = st.query_params.get("currency", ALL_CURRENCIES)
+        if state["g_currency"] not in options:
+            state["g_currency"] = ALL_CURRENCIES
+    currency = st.sidebar.selectbox(
+        "Currency", options, key="g_currency",
+        format_func=lambda code: "All, each on its own" if code == ALL_CURRENCIES else code.upper(),
+    )
+    filters = Filters(livemode, first_day, last_day, None if currency == ALL_CURRENCIES else currency)
+    st.query_params.update(
+        {"mode": filters.mode, "from": first_day.isoformat(), "to": last_day.isoformat(), "currency": currency}
+    )
+    st.session_state[FILTERS_KEY] = filters
+    return filters
+
+
+def current_filters() -> Filters:
+    """The global filters the entrypoint read on this run."""
+    return st.session_state[FILTERS_KEY]
+
+
+def in_timezone(moment, timezone: str) -> str:
+    """A timestamp as people read it in the reporting time zone, the zone named."""
+    if moment is None or pd.isna(moment):
+        return "never"
+    return f"{pd.Timestamp(moment).tz_convert(timezone):%d %b %Y %H:%M} ({timezone})"
+
+
+def freshness_note(settings) -> None:
+    """How old the data is: the last build of the marts and the newest event it saw, in the reporting time zone."""
+    with warehouse_errors_explained():
+        freshness = data.data_freshness(settings)
+    if freshness is None:
+        st.caption(f"The marts have not been built yet. {data.REFRESH_HINT}")
+        return
+    built = pd.Timestamp(freshness["built_at"])
+    age_hours = (pd.Timestamp.now(tz="UTC") - built).total_seconds() / 3600
+    st.caption(
+        f"Data as of the last refresh, **{in_timezone(built, settings.timezone)}** ({age_hours:,.1f} h ago); "
+        f"newest event: {in_timezone(freshness['newest_event_created_at'], settings.timezone)}. "
+        "New events reach the pages at the next refresh (hourly)."
+    )
+
+
+def refresh_button(user) -> None:
+    """Admins only: start a refresh of the whole asset graph through Dagster (`payops refresh`, a Dagster run the
+    Dagster UI lists); the pages pick the new build up when it lands."""
+    if user is None or not user.is_admin:
+        return
+    if st.sidebar.button("Refresh now", icon=":material/refresh:", key="admin-refresh",
+                         help="Starts `payops refresh`: a Dagster run of every asset (about a minute)."):
+        payops = Path(sys.executable).with_name("payops")
+        subprocess.Popen([str(payops), "refresh"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+        st.sidebar.success("Refresh started; the pages update when it lands.", icon=":material/sync:")
 
 
 @contextmanager
@@ -117,7 +187,11 @@ def daily_amounts_chart(
         .encode(
             x=alt.X("day:T", title=None, axis=alt.Axis(format="%d %b")),
             y=alt.Y("amount:Q", title=None, axis=alt.Axis(format=amount_format)),
-            color=alt.Color("measure:N", title=None, sort=list(measures.values()), legend=alt.Legend(orient="top")),
+            color=alt.Color(
+                "measure:N", title=None, sort=list(measures.values()), legend=alt.Legend(orient="top"),
+                # Hues far apart, so gross and net never read as one line.
+                scale=alt.Scale(domain=list(measures.values()), range=SERIES_COLOURS[: len(measures)]),
+            ),
             tooltip=[
                 alt.Tooltip("day:T", title="Day", format="%d %b %Y"),
                 alt.Tooltip("measure:N", title="Measure"),
@@ -130,3 +204,20 @@ def daily_amounts_chart(
 
 def money_column(label: str, exponent: int) -> st.column_config.NumberColumn:
     return st.column_config.NumberColumn(label, format=f"%,.{exponent}f")
+
+
+def held_back_section(held_back: pd.DataFrame | None) -> None:
+    """The events processing holds back (the `held_back_events` mart), with their errors; None: no such mart."""
+    st.subheader("Held-back events")
+    if held_back is None:
+        st.info("This warehouse has no `held_back_events` mart yet: its processing holds no event back.")
+    elif held_back.empty:
+        st.info("No event is held back: every stored event was processed or is being retried.")
+    else:
+        st.caption(f"{len(held_back):,} event(s) held back until their error is fixed, newest attempt first.")
+        st.dataframe(held_back, hide_index=True, key="held-back", column_config={
+            "event_id": "Event", "event_type": "Type", "object_id": "Object",
+            "error": st.column_config.TextColumn("Error", width="large"), "attempts": "Attempts",
+            "received_at": st.column_config.DatetimeColumn("Received (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "last_attempt_at": st.column_config.DatetimeColumn("Last attempt (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        })

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from payops import db
 from payops.settings import Settings
+from payops.users import add_user, disable_user
 
 APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 TIMEZONE = "America/Sao_Paulo"
@@ -27,6 +28,21 @@ LAST_LIVE_DAY = date(2026, 3, 31)
 DEFAULT_FIRST_DAY = date(2026, 3, 2)
 """The page's default range is the 30 days ending on the last live day: 2 March to 31 March."""
 NO_MART_DATABASE = "payops_no_mart"
+ANALYST, ADMIN, DISABLED, UNKNOWN = "analyst@example.com", "admin@example.com", "gone@example.com", "who@example.com"
+"""Who signs in: an active analyst and admin, a disabled analyst, and an email ops.users never heard of."""
+
+
+def add_app_users(eng: sa.Engine) -> None:
+    """The users of every role boundary test, as `payops users add` and `disable` would leave them."""
+    add_user(eng, ANALYST, "analyst", added_by="tests")
+    add_user(eng, ADMIN, "admin", added_by="tests")
+    add_user(eng, DISABLED, "analyst", added_by="tests")
+    disable_user(eng, DISABLED)
+
+
+def signed_in(email: str | None) -> dict:
+    """AppTest's `user` for a visitor: anonymous for None, else signed in through the identity provider."""
+    return {"is_logged_in": False} if email is None else {"is_logged_in": True, "email": email}
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,7 @@ def seeded_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seede
     # Settings from a dict, not os.environ: a session-wide PAYOPS_HOME would leak into unrelated tests.
     settings = Settings.from_env(env)
     eng = db.ready_engine(settings)
+    add_app_users(eng)
     try:
         with eng.begin() as conn:
             conn.execute(sa.text(CREATE_PAYMENTS_DAILY))

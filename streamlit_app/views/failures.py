@@ -14,30 +14,30 @@ DIMENSION_TITLES = {
 TOP_VALUES = 10
 
 settings = data.current_settings()
+filters = ui.current_filters()
+livemode, first_day, last_day, mode = filters.livemode, filters.first_day, filters.last_day, filters.mode
 st.title("Payment failures")
-
-mode_column, days_column, currency_column = st.columns([1, 2, 1])
-livemode, first_day, last_day = picked = ui.mode_and_days(settings, mode_column, days_column)
-mode = picked.mode
 
 with ui.warehouse_errors_explained():
     currencies = data.failure_currencies(settings, livemode, first_day, last_day)
+    min_count = data.spike_min_count(settings)
+currencies = currencies[currencies["currency"].isin(filters.currencies(currencies["currency"].tolist()))]
 if currencies.empty:
     st.info(f"No failed {mode}-mode attempts between {first_day} and {last_day}.")
     st.stop()
 
-with currency_column:
-    currency = st.selectbox(
-        "Currency",
-        currencies["currency"].tolist(),
-        format_func=lambda code: code.upper(),
-        help="Currencies with failed attempts in the range, most failures first.",
-        key="currency",
-    )
+currency = st.selectbox(
+    "Currency",
+    currencies["currency"].tolist(),
+    format_func=lambda code: code.upper(),
+    help="Currencies with failed attempts in the range, most failures first.",
+    key="currency",
+)
 
 with ui.warehouse_errors_explained():
     breakdown = data.failure_breakdown(settings, livemode, currency, first_day, last_day)
     spikes = data.failure_spikes(settings, livemode, currency, first_day, last_day)
+    rates = data.success_rates_by_day(settings, livemode, currency, first_day, last_day)
 
 failed = int(currencies.loc[currencies["currency"] == currency, "failed_attempts"].iloc[0])
 st.caption(
@@ -50,8 +50,26 @@ ui.kpi_row(
         ui.Kpi("Failed attempts", ui.format_count(failed)),
         ui.Kpi("Top failure code", str(top_code["dimension_value"])),
         ui.Kpi("Top failure code share", f"{top_code['share']:.1%}"),
-        ui.Kpi("Spikes", ui.format_count(len(spikes)), "Days a value's share jumped over its trailing-week share."),
+        ui.Kpi("Spikes", ui.format_count(len(spikes)),
+               f"Days a value's share jumped over its trailing-week share, with at least {min_count} failures."),
     ]
+)
+
+rates_long = rates.melt("day", var_name="rate", value_name="success").dropna()
+rates_long["rate"] = rates_long["rate"].map(
+    {"attempt_success_rate": "Charge attempts", "intent_success_rate": "Payment intents"})
+st.altair_chart(
+    alt.Chart(rates_long, title="Success rate per day")
+    .mark_line(point=True)
+    .encode(
+        x=alt.X("day:T", title=None, axis=alt.Axis(format="%d %b")),
+        y=alt.Y("success:Q", title=None, axis=alt.Axis(format="%")),
+        color=alt.Color("rate:N", title=None, legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("day:T", title="Day", format="%d %b %Y"), alt.Tooltip("rate:N", title="Of"),
+                 alt.Tooltip("success:Q", title="Succeeded", format=".1%")],
+    )
+    .properties(height=200),
+    width="stretch",
 )
 
 
@@ -83,12 +101,17 @@ for index, (dimension, title) in enumerate(DIMENSION_TITLES.items()):
 
 st.subheader("Spikes")
 if spikes.empty:
-    st.info("No spikes in this range: no value's share of failures jumped over its trailing-week share.")
+    st.info(f"No spikes between {first_day} and {last_day}: no value with at least {min_count} failed attempts "
+            "had its share of failures jump over its trailing-week share.")
 else:
     spikes["dimension"] = spikes["dimension"].map(DIMENSION_TITLES)
+    st.caption(f"A spike needs at least {min_count} failed attempts (dbt var failure_spike_min_count) and a share "
+               "over twice its trailing-week share.")
     st.dataframe(
         spikes,
         hide_index=True,
+        column_order=["day", "dimension", "dimension_value", "failed_attempts", "failures_total", "share",
+                      "baseline_share"],
         column_config={
             "day": st.column_config.DateColumn("Day", format="YYYY-MM-DD"),
             "dimension": "Dimension",

@@ -21,12 +21,14 @@ KIND_HELP = {
 }
 
 settings = data.current_settings()
+filters = ui.current_filters()
+livemode, mode = filters.livemode, filters.mode
 st.title("Reconciliation")
-livemode = ui.livemode_choice()
-mode = ui.mode_name(livemode)
 
 with ui.warehouse_errors_explained():
     counts = data.reconciliation_counts(settings, livemode)
+    at_stake = data.reconciliation_at_stake(settings, livemode)
+    exponents = data.currency_exponents(settings)
 
 st.caption(
     f"{mode.capitalize()} mode. A purchase is compared with its charge; in-flight purchases are not exceptions "
@@ -39,6 +41,13 @@ ui.kpi_row(
         for kind, count in counts.items()
     ]
 )
+if not at_stake.empty:
+    ui.kpi_row([
+        ui.Kpi(f"At stake in {row.currency.upper()}",
+               ui.format_money(row.at_stake_minor, row.currency, exponents.get(row.currency, ui.FALLBACK_EXPONENT)),
+               f"{row.exceptions:,} exception(s): the difference for amount mismatches, the whole payment otherwise.")
+        for row in at_stake.itertuples(index=False)
+    ])
 if not sum(counts.values()):
     st.info(f"No {mode}-mode exceptions: the platform's purchases and Stripe agree.")
     st.stop()
@@ -55,22 +64,39 @@ with ui.warehouse_errors_explained():
     exceptions = data.reconciliation_exceptions(settings, livemode, tuple(sorted(kinds)))
 exceptions["kind"] = exceptions["kind"].map(lambda kind: KIND_TITLES.get(kind, kind))
 exceptions["first_seen_at"] = pd.to_datetime(exceptions["first_seen_at"], utc=True).dt.tz_convert(settings.timezone)
+exceptions["at_stake"] = [
+    None if pd.isna(row.amount_at_stake_minor) else ui.format_money(
+        row.amount_at_stake_minor, row.currency, exponents.get(row.currency, ui.FALLBACK_EXPONENT))
+    for row in exceptions.itertuples(index=False)
+]
+# Both values with their currency: "48.750 KWD", not a bare "48.750".
+for side in ("app_value", "stripe_value"):
+    exceptions[side] = [
+        f"{value} {currency.upper()}" if kind == "Amount mismatch" and value is not None else value
+        for value, currency, kind in zip(exceptions[side], exceptions["currency"], exceptions["kind"], strict=True)
+    ]
+exceptions["detail"] = [
+    None if pd.isna(charge) else f"transactions?charge={charge}&mode={mode}" for charge in exceptions["charge_id"]
+]
 st.dataframe(
     exceptions,
     hide_index=True,
     column_order=[
-        "kind", "first_seen_at", "app_value", "stripe_value", "purchase_transaction_id", "charge_id",
-        "payment_intent_id",
+        "kind", "first_seen_at", "app_value", "stripe_value", "at_stake", "purchase_transaction_id", "charge_id",
+        "payment_intent_id", "detail",
     ],
     column_config={
         "kind": "Kind",
         "purchase_transaction_id": "Purchase",
         "charge_id": "Charge",
         "payment_intent_id": "Payment intent",
-        "app_value": st.column_config.TextColumn("App says", help="payment_status, amount (major units) or currency"),
+        "app_value": st.column_config.TextColumn("App says", help="payment_status, amount or currency"),
         "stripe_value": st.column_config.TextColumn("Stripe says"),
+        "at_stake": st.column_config.TextColumn(
+            "At stake", help="The difference for an amount mismatch, the whole payment otherwise."),
         "first_seen_at": st.column_config.DatetimeColumn(
             f"First seen ({settings.timezone})", format="YYYY-MM-DD HH:mm"
         ),
+        "detail": st.column_config.LinkColumn("Detail", display_text="Open charge"),
     },
 )

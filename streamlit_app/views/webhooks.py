@@ -40,28 +40,37 @@ hours = WINDOWS[window]
 
 with ui.warehouse_errors_explained():
     by_hour = data.webhook_hours(settings, hours)
-    totals = data.webhook_totals(settings, hours)
+    totals = data.webhook_window(settings, hours)
     failed_events = data.failed_webhook_events(settings)
+    held_back = data.held_back_events(settings)
 
+if totals is None:
+    st.info(f"The webhook windows have not been built yet. {data.REFRESH_HINT}")
+    st.stop()
 st.caption(
-    "Both modes: the event log is not split by mode. Hours of arrival in UTC; lag = arrival - the event's "
-    "`created` (delivery delay, Stripe's retries included). Counts and lag as of the last refresh; the failed "
-    "events below are live."
+    f"Both modes: the event log is not split by mode. The {window} before the last refresh "
+    f"({ui.in_timezone(totals['as_of'], settings.timezone)}). Lag = arrival - the event's `created`, on webhook "
+    "deliveries only: replayed files and the Events API sync bring old events on purpose, so they are counted apart "
+    "and never in the lag."
 )
 ui.kpi_row(
     [
-        ui.Kpi("Received", ui.format_count(totals["received"])),
+        ui.Kpi("Webhook deliveries", ui.format_count(totals["webhook_deliveries"]), "Delivered by Stripe's webhooks."),
+        ui.Kpi("Replayed", ui.format_count(totals["replayed"]), "Loaded from event files."),
+        ui.Kpi("API syncs", ui.format_count(totals["api_synced"]), "Filled in by the Events API sync."),
         ui.Kpi("Processed", ui.format_count(totals["processed"])),
         ui.Kpi("Retrying", ui.format_count(totals["retrying"])),
         ui.Kpi("Failed", ui.format_count(totals["failed"]), "Of the events received in the window."),
         ui.Kpi("Failed, all time", ui.format_count(len(failed_events)), "Every event in ops.failed_webhook_events."),
-        ui.Kpi("Lag p50", format_seconds(totals["lag_p50_seconds"])),
-        ui.Kpi("Lag p95", format_seconds(totals["lag_p95_seconds"])),
+        ui.Kpi("Webhook lag p50", format_seconds(totals["webhook_lag_p50_seconds"])),
+        ui.Kpi("Webhook lag p95", format_seconds(totals["webhook_lag_p95_seconds"])),
     ]
 )
+if not totals["webhook_deliveries"]:
+    st.info(f"No webhook deliveries in the {window} before the last refresh, so no delivery lag to show.")
 
 if by_hour.empty:
-    st.info(f"No webhook events received in the last {window}. {data.REFRESH_HINT}")
+    st.info(f"No events received in the {window} before the last refresh.")
 else:
     by_hour["hour"] = pd.to_datetime(by_hour["hour"], utc=True).dt.tz_localize(None)
     by_hour["queued"] = by_hour["received"] - by_hour[list(OUTCOMES)].sum(axis=1)
@@ -88,14 +97,15 @@ else:
         )
         .properties(height=220)
     )
-    unit, per_unit = lag_unit(by_hour["lag_p95_seconds"].max())
+    unit, per_unit = lag_unit(by_hour["webhook_lag_p95_seconds"].max())
     lags = by_hour.melt(
-        "hour", value_vars=["lag_p50_seconds", "lag_p95_seconds"], var_name="percentile", value_name="lag"
-    )
-    lags["percentile"] = lags["percentile"].map({"lag_p50_seconds": "p50", "lag_p95_seconds": "p95"})
+        "hour", value_vars=["webhook_lag_p50_seconds", "webhook_lag_p95_seconds"], var_name="percentile",
+        value_name="lag",
+    ).dropna()
+    lags["percentile"] = lags["percentile"].map({"webhook_lag_p50_seconds": "p50", "webhook_lag_p95_seconds": "p95"})
     lags["lag"] = lags["lag"] / per_unit
     lag = (
-        alt.Chart(lags, title=f"Delivery lag per hour ({unit})")
+        alt.Chart(lags, title=f"Webhook delivery lag per hour ({unit})")
         .mark_line(point=alt.OverlayMarkDef(size=60))
         .encode(
             x=alt.X("hour:T", title=None, axis=alt.Axis(format="%d %b %H:%M")),
@@ -134,3 +144,5 @@ else:
             "received_at": st.column_config.DatetimeColumn("Received (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         },
     )
+
+ui.held_back_section(held_back)

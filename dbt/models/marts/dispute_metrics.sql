@@ -86,6 +86,19 @@ open_at_month_end as (
 
 ),
 
+-- How much of each month the data covers: the first and last months are usually partial, and a month of one
+-- day has a ratio of one day's disputes over one day's sales, not the month's.
+month_coverage as (
+
+    select
+        cast({{ dbt.date_trunc('month', 'day') }} as date) as month,
+        count(*) as days_covered
+
+    from {{ ref('int_stripe__reporting_days') }}
+    group by 1
+
+),
+
 ratios as (
 
     select
@@ -195,11 +208,21 @@ select
     ratios.mastercard_ratio,
     coalesce(statuses.threshold_status, 'ok') as threshold_status,
     cast(coalesce(open_at_month_end.open_disputes, 0) as {{ dbt.type_bigint() }}) as open_disputes,
-    open_at_month_end.next_evidence_due_by
+    open_at_month_end.next_evidence_due_by,
+    -- The ratio the network's own program judges; 'other' networks have none.
+    case ratios.network
+        when 'visa' then ratios.visa_ratio
+        when 'mastercard' then ratios.mastercard_ratio
+    end as program_ratio,
+    cast(coalesce(month_coverage.days_covered, 0) as integer) as days_covered,
+    coalesce(month_coverage.days_covered, 0)
+        < {{ dbt.datediff('ratios.month', dbt.dateadd('month', 1, 'ratios.month'), 'day') }} as is_partial_month
 
 from ratios
 left join statuses
     on ratios.month = statuses.month and ratios.network = statuses.network and ratios.livemode = statuses.livemode
+left join month_coverage
+    on ratios.month = month_coverage.month
 left join open_at_month_end
     on ratios.month = open_at_month_end.month
     and ratios.network = open_at_month_end.network

@@ -205,11 +205,13 @@ select
     -- Compared on the exact fractions (cross-multiplied), not on the rounded shares.
     coalesce(
         failed_attempts * baseline_failures_total
-            > {{ var('failure_spike_factor', 2.0) }} * coalesce(baseline_failed_attempts, 0) * failures_total
-        and failed_attempts >= {{ var('failure_spike_min_count', 3) }},
+            > {{ var('failure_spike_factor') }} * coalesce(baseline_failed_attempts, 0) * failures_total
+        and failed_attempts >= {{ var('failure_spike_min_count') }},
         false
     ) as is_spike,
-    state_updated_at
+    state_updated_at,
+    -- The minimum the build judged spikes with (dbt var failure_spike_min_count), so a page can say it.
+    cast({{ var('failure_spike_min_count') }} as integer) as spike_min_failed_attempts
 
 from shares
 {%- if is_incremental() %}

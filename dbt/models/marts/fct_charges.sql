@@ -1,6 +1,7 @@
 -- One row per charge (payment attempt) in its latest state, with the card, Radar outcome and the
 -- platform purchase it pays. Incremental: only charges the warehouse heard about since the last
--- build (minus the lookback) are re-read and merged on charge_id. The payment_intent_id and student_id indexes
+-- build (minus the lookback) are re-read and merged on charge_id. The created_at index serves the app's search,
+-- which pages newest first (read backwards, not sorted). The payment_intent_id and student_id indexes
 -- serve fct_payment_intents and student_payment_summary, which recompute all charges of an intent or a student;
 -- state_updated_at's serves this model's own watermark (without it, each build read every charge twice for it).
 {{
@@ -17,6 +18,7 @@
             {'columns': ['payment_intent_id']},
             {'columns': ['student_id']},
             {'columns': ['state_updated_at']},
+            {'columns': ['created_at']},
         ],
     )
 }}

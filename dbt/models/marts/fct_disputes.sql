@@ -62,6 +62,14 @@ select
     cast(coalesce(balance_transactions.withdrawn_minor, 0) as {{ dbt.type_bigint() }}) as withdrawn_minor,
     cast(coalesce(balance_transactions.reinstated_minor, 0) as {{ dbt.type_bigint() }}) as reinstated_minor,
     cast(coalesce(balance_transactions.fee_minor, 0) as {{ dbt.type_bigint() }}) as fee_minor,
+    -- Stripe waits for the merchant's evidence only in the *needs_response statuses; once under_review the
+    -- evidence is in, so a deadline in the past is no longer "past due".
+    disputes.status in ('needs_response', 'warning_needs_response') as needs_response,
+    coalesce(
+        disputes.status in ('needs_response', 'warning_needs_response')
+        and disputes.evidence_due_by < {{ dbt.current_timestamp() }},
+        false
+    ) as evidence_past_due,
     closures.closed_at,
     case when disputes.is_closed then disputes.status else 'open' end as outcome,
     disputes.livemode

@@ -209,7 +209,9 @@ exceptions as (
         payment_status as app_value,
         cast(null as text) as stripe_value,
         created_at as first_seen_at,
-        livemode
+        livemode,
+        currency,
+        amount_in_minor as amount_at_stake_minor
 
     from disagreeing
     where matched_charge_id is null
@@ -229,7 +231,9 @@ exceptions as (
         payment_status,
         stripe_status_label,
         greatest(created_at, charge_created_at),
-        livemode
+        livemode,
+        coalesce(charge_currency, currency),
+        coalesce(charge_amount_minor, amount_in_minor)
 
     from disagreeing
     where (matched_charge_id is not null or stripe_payment_intent_found is not null)
@@ -250,7 +254,9 @@ exceptions as (
         currency,
         charge_currency,
         greatest(created_at, charge_created_at),
-        livemode
+        livemode,
+        charge_currency,
+        charge_amount_minor
 
     from disagreeing
     where matched_charge_id is not null and currency <> charge_currency
@@ -266,7 +272,9 @@ exceptions as (
         cast(disagreeing.amount as text),
         cast({{ minor_to_major('disagreeing.charge_amount_minor', 'currencies.exponent') }} as text),
         greatest(disagreeing.created_at, disagreeing.charge_created_at),
-        disagreeing.livemode
+        disagreeing.livemode,
+        disagreeing.charge_currency,
+        abs(disagreeing.amount_in_minor - disagreeing.charge_amount_minor)
 
     from disagreeing
     inner join currencies
@@ -286,7 +294,9 @@ exceptions as (
         cast(null as text),
         concat_ws(' ', charges.status, charges.currency, cast(charges.amount as text)),
         charges.created_at,
-        charges.livemode
+        charges.livemode,
+        charges.currency,
+        charges.amount_minor
 
     from charges
     left join {{ ref('stg_app__purchase_transactions') }} as app_purchases
@@ -298,16 +308,22 @@ exceptions as (
 
 )
 
+-- What is at stake, in one currency: the difference for an amount mismatch, else the whole payment (the
+-- charge's amount, or the app's when Stripe has no charge).
 select
-    kind,
-    purchase_transaction_id,
-    charge_id,
-    payment_intent_id,
-    app_value,
-    stripe_value,
-    first_seen_at,
-    livemode,
+    exceptions.kind,
+    exceptions.purchase_transaction_id,
+    exceptions.charge_id,
+    exceptions.payment_intent_id,
+    exceptions.app_value,
+    exceptions.stripe_value,
+    exceptions.first_seen_at,
+    exceptions.livemode,
     {{ dbt.current_timestamp() }} as checked_at,
-    (select newest_event_at from data_now) as checked_against_event_at
+    (select newest_event_at from data_now) as checked_against_event_at,
+    exceptions.currency,
+    {{ money_columns('exceptions.amount_at_stake_minor', 'amount_at_stake') }}
 
 from exceptions
+left join currencies
+    on exceptions.currency = currencies.currency

@@ -15,7 +15,27 @@ currencies as (
 
 ),
 
+-- Days of each period inside the reporting calendar: a period the data covers only in part is marked, so a
+-- week or month of one day does not read as a collapse.
 {%- set measures = ['gross', 'refunded', 'dispute_loss', 'net'] %}
+
+coverage as (
+
+    {%- for period_type in ['week', 'month'] %}
+    select
+        '{{ period_type }}' as period_type,
+        cast({{ dbt.date_trunc(period_type, 'day') }} as date) as period_start,
+        count(*) as days_covered
+
+    from {{ ref('int_stripe__reporting_days') }}
+    group by 1, 2
+    {%- if not loop.last %}
+
+    union all
+    {% endif %}
+    {%- endfor %}
+
+),
 
 periods as (
 
@@ -71,10 +91,20 @@ select
     {{ safe_ratio(
         'with_previous.' ~ measure ~ '_amount_minor - with_previous.previous_' ~ measure ~ '_amount_minor',
         'abs(with_previous.previous_' ~ measure ~ '_amount_minor)'
-    ) }} as {{ measure }}_growth_rate
-    {%- if not loop.last %},{% endif %}
+    ) }} as {{ measure }}_growth_rate,
     {%- endfor %}
+    cast({{ dbt.dateadd('day', 'period_days.days - 1', 'with_previous.period_start') }} as date) as period_end,
+    cast(coalesce(coverage.days_covered, 0) as integer) as days_covered,
+    coalesce(coverage.days_covered, 0) < period_days.days as is_partial
 
 from with_previous
+cross join lateral (
+    select case with_previous.period_type
+        when 'week' then 7
+        else {{ dbt.datediff('with_previous.period_start', dbt.dateadd('month', 1, 'with_previous.period_start'), 'day') }}
+    end as days
+) as period_days
+left join coverage
+    on with_previous.period_type = coverage.period_type and with_previous.period_start = coverage.period_start
 left join currencies
     on with_previous.currency = currencies.currency

@@ -59,6 +59,19 @@ select
     cast(sum(case when status = 'retrying' then 1 else 0 end) as {{ dbt.type_bigint() }}) as retrying,
     cast(percentile_cont(0.5) within group (order by lag_seconds) as double precision) as lag_p50_seconds,
     cast(percentile_cont(0.95) within group (order by lag_seconds) as double precision) as lag_p95_seconds,
+    -- Real deliveries apart from replayed files and API syncs: only a webhook's lag is a delivery delay (a replayed
+    -- file's events are as old as the file).
+    cast(sum(case when source = 'webhook' then 1 else 0 end) as {{ dbt.type_bigint() }}) as webhook_deliveries,
+    cast(sum(case when source = 'replay' then 1 else 0 end) as {{ dbt.type_bigint() }}) as replayed,
+    cast(sum(case when source = 'events_api' then 1 else 0 end) as {{ dbt.type_bigint() }}) as api_synced,
+    cast(
+        percentile_cont(0.5) within group (order by case when source = 'webhook' then lag_seconds end)
+        as double precision
+    ) as webhook_lag_p50_seconds,
+    cast(
+        percentile_cont(0.95) within group (order by case when source = 'webhook' then lag_seconds end)
+        as double precision
+    ) as webhook_lag_p95_seconds,
     cast(percentile_cont(0.5) within group (order by processing_ms) as double precision) as processing_ms_p50,
     cast(percentile_cont(0.95) within group (order by processing_ms) as double precision) as processing_ms_p95,
     max(updated_at) as log_updated_at

@@ -26,7 +26,7 @@ event_log as (
 
 events as (
 
-    select event_id, event_type, livemode, created_at as event_created_at
+    select event_id, event_type, livemode, created_at as event_created_at, source
     from {{ source('stripe', 'events') }}
 
 )
@@ -35,6 +35,8 @@ select
     event_log.event_id,
     events.event_type,
     events.livemode,
+    -- How the event arrived: webhook, replay (files) or events_api (the gap-filling sync).
+    events.source,
     event_log.status,
     events.event_created_at,
     event_log.received_at,
