@@ -1,7 +1,8 @@
 -- Every balance transaction once: those listed from Stripe's API, and those disputes embed
 -- (balance_transactions[] in dispute events, kept by ingest/processing.py). A transaction known both ways
 -- is the same money: the API's listing, the newer view, wins (docs/decisions.md, "Balance transactions").
-{{ config(indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
+-- Rebuilt whole on every build (not the staging layer's incremental default): it reads every row of its sources.
+{{ config(materialized='table', indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
 
 with
 

@@ -1,5 +1,6 @@
 -- The latest state of every payout, as ingest/processing.py chose it from payout.* events.
-{{ config(indexes=[{'columns': ['payout_id'], 'unique': true}]) }}
+-- Rebuilt whole on every build (not the staging layer's incremental default): it reads every row of its sources.
+{{ config(materialized='table', indexes=[{'columns': ['payout_id'], 'unique': true}]) }}
 
 with
 
