@@ -314,6 +314,7 @@ def expected_fct_disputes(events: list[dict], timezone: str = "UTC") -> dict[str
             "withdrawn_minor": -sum(t["amount"] for t in txns if _is_withdrawal(t)),
             "reinstated_minor": sum(t["amount"] for t in txns if _is_reinstatement(t)),
             "fee_minor": sum(t["fee"] for t in txns),
+            "balance_currency": min((t["currency"].lower() for t in txns), default=None),
             "is_inquiry": dp["status"].startswith("warning_"),
             "card_brand": brand,
             "network": brand,  # fct_disputes.network is the card network as Stripe names it

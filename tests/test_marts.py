@@ -247,7 +247,8 @@ def test_fct_refunds_name_each_increment_by_its_refund(fct_refunds, events):
 
 DISPUTE_COLUMNS = ("dispute_id", "status", "amount_minor", "closed_at", "outcome", "withdrawn_minor",
                    "reinstated_minor", "fee_minor", "is_inquiry", "charge_id", "payment_intent_id", "currency",
-                   "livemode", "created_at", "reason", "amount", "network", "customer_id", "evidence_due_by")
+                   "livemode", "created_at", "reason", "amount", "network", "customer_id", "evidence_due_by",
+                   "balance_currency")
 
 
 def test_fct_disputes(pipeline, events):

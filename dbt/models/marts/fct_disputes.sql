@@ -20,11 +20,13 @@ charges as (
 
 ),
 
--- Withdrawn funds are negative balance transactions, reinstated ones positive; each carries its fee.
+-- Withdrawn funds are negative balance transactions, reinstated ones positive; each carries its fee. They are in
+-- the account's settlement currency, not the dispute's when the charge was in another (balance_currency names it).
 balance_transactions as (
 
     select
         dispute_id,
+        min(currency) as balance_currency,
         sum(case when amount < 0 then -amount else 0 end) as withdrawn_minor,
         sum(case when amount > 0 then amount else 0 end) as reinstated_minor,
         sum(fee) as fee_minor
@@ -62,6 +64,7 @@ select
     cast(coalesce(balance_transactions.withdrawn_minor, 0) as {{ dbt.type_bigint() }}) as withdrawn_minor,
     cast(coalesce(balance_transactions.reinstated_minor, 0) as {{ dbt.type_bigint() }}) as reinstated_minor,
     cast(coalesce(balance_transactions.fee_minor, 0) as {{ dbt.type_bigint() }}) as fee_minor,
+    balance_transactions.balance_currency,
     -- Stripe waits for the merchant's evidence only in the *needs_response statuses; once under_review the
     -- evidence is in, so a deadline in the past is no longer "past due".
     disputes.status in ('needs_response', 'warning_needs_response') as needs_response,
