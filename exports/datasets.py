@@ -35,9 +35,9 @@ class Dataset:
     amount_column: str | None
     """the amount the manifest totals per currency (with the row count): minor units, or major units for Stripe's
     report; None: rows only"""
-    check_query: str | None = None
+    check_query: str
     """an independent aggregate over the marts, `currency, rows, <amount_column>` for the period: the export fails
-    when its written totals differ (None: the dataset is not checked)"""
+    when its written totals differ"""
     pii_columns: tuple[str, ...] = ()
     """personal data: a keyed hash unless the export is run with --include-pii"""
 
@@ -48,6 +48,15 @@ class Dataset:
     @property
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
+
+
+def totals_in_period(relation: str, day: str, amount: str | None = None) -> str:
+    """An aggregate of the relation's rows whose reporting day falls in the period, asked apart from the dataset's
+    own query: per currency, the rows and the sum of `amount`; or all rows together when there is no amount."""
+    if amount is None:
+        return f"select null as currency, count(*) as rows from {relation} where {day} between :start_day and :end_day"
+    return (f"select currency, count(*) as rows, sum({amount}) as {amount} from {relation}"
+            f" where {day} between :start_day and :end_day group by currency")
 
 
 CHARGES = Dataset(
@@ -94,12 +103,7 @@ CHARGES = Dataset(
     """,
     order="created_at, then charge_id",
     amount_column="amount_minor",
-    check_query="""
-        select currency, count(*) as rows, sum(amount_minor) as amount_minor
-        from analytics.fct_charges
-        where created_day between :start_day and :end_day
-        group by currency
-    """,
+    check_query=totals_in_period("analytics.fct_charges", "created_day", "amount_minor"),
     pii_columns=("billing_name", "billing_email"),
 )
 
@@ -121,12 +125,7 @@ REFUNDS = Dataset(
     """,
     order="refunded_at, then refund_increment_id",
     amount_column="amount_minor",
-    check_query="""
-        select currency, count(*) as rows, sum(amount_minor) as amount_minor
-        from analytics.fct_refunds
-        where refunded_day between :start_day and :end_day
-        group by currency
-    """,
+    check_query=totals_in_period("analytics.fct_refunds", "refunded_day", "amount_minor"),
 )
 
 DISPUTES = Dataset(
@@ -149,12 +148,7 @@ DISPUTES = Dataset(
     """,
     order="created_at, then dispute_id",
     amount_column="amount_minor",
-    check_query="""
-        select currency, count(*) as rows, sum(amount_minor) as amount_minor
-        from analytics.fct_disputes
-        where (created_at at time zone :tz)::date between :start_day and :end_day
-        group by currency
-    """,
+    check_query=totals_in_period("analytics.fct_disputes", "(created_at at time zone :tz)::date", "amount_minor"),
 )
 
 RECONCILIATION_EXCEPTIONS = Dataset(
@@ -174,11 +168,7 @@ RECONCILIATION_EXCEPTIONS = Dataset(
     order="first_seen_at, kind, purchase_transaction_id, charge_id, payment_intent_id, app_value, then stripe_value"
           " (nulls last)",
     amount_column=None,
-    check_query="""
-        select null as currency, count(*) as rows
-        from analytics.reconciliation_exceptions
-        where (first_seen_at at time zone :tz)::date between :start_day and :end_day
-    """,
+    check_query=totals_in_period("analytics.reconciliation_exceptions", "(first_seen_at at time zone :tz)::date"),
 )
 
 BALANCE_CHANGE_FROM_ACTIVITY = Dataset(
@@ -205,12 +195,7 @@ BALANCE_CHANGE_FROM_ACTIVITY = Dataset(
     """,
     order="created, then balance_transaction_id",
     amount_column="net",
-    check_query="""
-        select currency, count(*) as rows, sum(net) as net
-        from analytics.balance_change_from_activity
-        where (created at time zone :tz)::date between :start_day and :end_day
-        group by currency
-    """,
+    check_query=totals_in_period("analytics.balance_change_from_activity", "(created at time zone :tz)::date", "net"),
     # Stripe's description is free text the platform wrote: here it names the student ("5-hour pack for …").
     pii_columns=("description",),
 )
@@ -238,12 +223,7 @@ PAYOUTS = Dataset(
     """,
     order="created_at, then payout_id",
     amount_column="amount_minor",
-    check_query="""
-        select currency, count(*) as rows, sum(amount_minor) as amount_minor
-        from analytics.fct_payouts
-        where (created_at at time zone :tz)::date between :start_day and :end_day
-        group by currency
-    """,
+    check_query=totals_in_period("analytics.fct_payouts", "(created_at at time zone :tz)::date", "amount_minor"),
 )
 
 ADMIN_ACTIONS = Dataset(
@@ -265,11 +245,7 @@ ADMIN_ACTIONS = Dataset(
     """,
     order="seq (the chain's order)",
     amount_column=None,
-    check_query="""
-        select null as currency, count(*) as rows
-        from ops.admin_actions
-        where (created_at at time zone :tz)::date between :start_day and :end_day
-    """,
+    check_query=totals_in_period("ops.admin_actions", "(created_at at time zone :tz)::date"),
     pii_columns=("admin_email",),
 )
 
@@ -288,11 +264,7 @@ RECONCILIATION_RESOLUTIONS = Dataset(
     """,
     order="resolution_id",
     amount_column=None,
-    check_query="""
-        select null as currency, count(*) as rows
-        from ops.reconciliation_resolutions
-        where (resolved_at at time zone :tz)::date between :start_day and :end_day
-    """,
+    check_query=totals_in_period("ops.reconciliation_resolutions", "(resolved_at at time zone :tz)::date"),
     pii_columns=("resolved_by",),
 )
 
