@@ -84,9 +84,14 @@ def global_filters(settings) -> Filters:
     if "g_mode" not in state:
         state["g_mode"] = "Test" if st.query_params.get("mode") == "test" else "Live"
     livemode = st.sidebar.segmented_control("Mode", ["Live", "Test"], required=True, key="g_mode") == "Live"
+    bounds, currencies = None, []
     with warehouse_errors_explained():
-        bounds = data.payment_day_bounds(settings, livemode)
-        currencies = data.currencies_seen(settings, livemode)
+        try:
+            bounds = data.payment_day_bounds(settings, livemode)
+            currencies = data.currencies_seen(settings, livemode)
+        except data.MartMissing as exc:
+            # Marts not built yet: said here, and the pages reading none (the admin forms, notifications) still open.
+            st.sidebar.info(str(exc), icon=":material/build:")
     first_bound, last_bound = bounds or (date.today(), date.today())
     default_first = max(first_bound, last_bound - timedelta(days=DEFAULT_RANGE_DAYS - 1))
     if "g_days" not in state:  # a session's first run: the URL's days
