@@ -98,7 +98,10 @@ _environment_lock = threading.Lock()
 @contextmanager
 def _kernel_environment(settings: Settings, sidecar: Path) -> Iterator[None]:
     """The kernel papermill starts inherits this process's environment: point it at this warehouse and sidecar."""
-    wanted = {"PAYOPS_HOME": str(settings.home), "PAYOPS_TIMEZONE": settings.timezone, SIDECAR_ENV: str(sidecar)}
+    wanted = {"PAYOPS_HOME": str(settings.home), "PAYOPS_TIMEZONE": settings.timezone, SIDECAR_ENV: str(sidecar),
+              # Jupyter's inline charts, whatever this process chose: importing streamlit (the app, or the Dagster
+              # webserver's process) sets MPLBACKEND=Agg, and a kernel inheriting it draws no chart into the report.
+              "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     if settings.warehouse_url:
         wanted["WAREHOUSE_URL"] = settings.warehouse_url
     with _environment_lock:

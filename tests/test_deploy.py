@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ingest.webhooks import receiver_app
+from payops.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -31,13 +32,25 @@ def values() -> dict:
     return yaml.safe_load((DEPLOY / "dagster-values.yaml").read_text())
 
 
+class ReadRecorder(dict):
+    """An environment that remembers every variable asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
 def variables_payops_reads() -> set[str]:
-    """Environment variables named in payops' settings, the Dagster resources (EnvVar) and the alert thresholds."""
-    sources = [REPO / "payops" / "settings.py", *sorted((REPO / "dagster_project").rglob("*.py"))]
-    text = "\n".join(path.read_text() for path in sources)
-    return set(re.findall(r'env\.get\("([A-Z0-9_]+)"\)', text)) | set(re.findall(r'EnvVar(?:\.int)?\("([A-Z0-9_]+)"\)',
-                                                                                  text)) | set(
-        re.findall(r'"(PAYOPS_ALERT_[A-Z0-9_]+)"', text))
+    """Environment variables the settings ask for, the Dagster resources' EnvVars and the alert thresholds."""
+    environment = ReadRecorder()
+    Settings.from_env(environment)
+    text = "\n".join(path.read_text() for path in sorted((REPO / "dagster_project").rglob("*.py")))
+    return environment.read | set(re.findall(r'EnvVar(?:\.int)?\("([A-Z0-9_]+)"\)', text)) | set(
+        re.findall(r'"(PAYOPS_ALERT_[A-Z0-9_]+)"', (REPO / "ingest" / "webhook_health.py").read_text()))
 
 
 def containers(kind: str) -> list[tuple[str, dict]]:

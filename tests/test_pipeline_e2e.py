@@ -13,6 +13,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import TIMEZONE
 from oracle import FIGURE_COLUMNS, Figures, expected_payments_daily, read_events
+from streamlit_fixtures import signed_in
+
+from payops.users import add_user
 
 EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "brl": 2, "jpy": 0, "kwd": 3}
 
@@ -150,7 +153,10 @@ def test_the_overview_page_shows_the_built_marts_figures(pipeline_env, mart, eve
     from streamlit.testing.v1 import AppTest
 
     app = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
-    at = AppTest.from_file(str(app), default_timeout=60).run()
+    add_user(pipeline_env.engine, "e2e-analyst@example.com", "analyst", added_by="tests")
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.user = signed_in("e2e-analyst@example.com")
+    at.run()
     assert not at.exception, [e.message for e in at.exception]
     last_day = max(r["day"] for r in mart if r["livemode"])
     first_day = last_day - timedelta(days=29)

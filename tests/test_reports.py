@@ -86,11 +86,12 @@ def test_monthly_review_figures_equal_the_events(pipeline, materialized, events)
     expected: dict[str, Counter] = defaultdict(Counter)
     for (day, currency, livemode), f in expected_payments_daily(events, TIMEZONE).items():
         if livemode and in_june(day):
-            for name in ("net_minor", "gross_minor", "refunded_minor", "charge_attempts", "charges_succeeded"):
+            for name in ("net_amount_minor", "gross_amount_minor", "refunded_amount_minor", "charge_attempts",
+                         "charges_succeeded"):
                 expected[name][currency] += getattr(f, name)
-    assert expected["net_minor"], "the test data has June live-mode payments"
-    for figure, name in (("net_amount", "net_minor"), ("gross_amount", "gross_minor"),
-                         ("refunded_amount", "refunded_minor")):
+    assert expected["net_amount_minor"], "the test data has June live-mode payments"
+    for figure in ("net_amount", "gross_amount", "refunded_amount"):
+        name = f"{figure}_minor"
         recorded = figures[figure]
         assert {c for c, v in expected[name].items() if v} <= set(recorded)
         # Decimal strings, in each currency's own decimals ('618.375' kwd, '28000' jpy)
@@ -203,12 +204,14 @@ def test_the_definitions_load_with_each_report_downstream_of_its_marts(pipeline)
     for report in REPORTS.values():
         node = graph.get(dg.AssetKey(["reports", report.name]))
         assert node.partitions_def is not None
-        assert {key.path[-1] for key in node.parent_keys} == set(report.marts)  # the finance marts are not built
+        assert {key.path[-1] for key in node.parent_keys} == {*report.marts, *report.finance_marts}
 
 
 def test_the_reports_page_lists_the_rendered_reports_and_offers_both_downloads(pipeline_env, materialized):
+    from streamlit_fixtures import add_app_users
     from test_streamlit_pages import open_page
 
+    add_app_users(pipeline_env.engine)
     at = open_page("reports")
     assert at.segmented_control(key="report").options == [report.title for report in REPORTS.values()]
     at.segmented_control(key="report").set_value("dispute_risk_review").run()

@@ -1,5 +1,6 @@
 """A compliance export with personal data is an audited action: ops.admin_actions accepts `compliance_export`.
-And the app's read-only role may read the notifier's tables, which the Notifications page shows.
+And the app's read-only role may read the notifier's tables, which the Notifications page shows, and again
+ops.failed_webhook_events, which 0010 recreated (a recreated view loses its grants).
 
 Revision ID: 0011
 Revises: 0010
@@ -24,15 +25,15 @@ def _allow(types: tuple[str, ...]) -> None:
     op.create_check_constraint("admin_actions_type_known", "admin_actions", f"action_type in ({quoted})", schema="ops")
 
 
-NOTIFIER_TABLES = "ops.alert_conditions, ops.alert_deliveries"
+READABLE = "ops.alert_conditions, ops.alert_deliveries, ops.failed_webhook_events"
 READER = "payops_app_reader"
 
 
 def upgrade() -> None:
     _allow(AFTER)
-    op.execute(f"grant select on {NOTIFIER_TABLES} to {READER}")
+    op.execute(f"grant select on {READABLE} to {READER}")
 
 
 def downgrade() -> None:
-    op.execute(f"revoke select on {NOTIFIER_TABLES} from {READER}")
+    op.execute(f"revoke select on ops.alert_conditions, ops.alert_deliveries from {READER}")
     _allow(BEFORE)
