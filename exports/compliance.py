@@ -32,7 +32,9 @@ from psycopg import sql as psycopg_sql
 
 from actions.audit import insert_action
 from exports.datasets import DATASETS, Dataset
+from ingest.notify import Alert, notify_event
 from payops.errors import PayopsError
+from payops.settings import Settings
 
 FORMAT = "payops-compliance-export/1"
 MANIFEST = "manifest.json"
@@ -299,6 +301,25 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
     if audit:
         audit.answer(error=None)
     return ExportResult(out_dir, manifest)
+
+
+def export_and_announce(engine: sa.Engine, settings: Settings, request: ExportRequest,
+                        datasets: Sequence[Dataset] = DATASETS,
+                        on_dataset: Callable[[str, int], None] | None = None) -> ExportResult:
+    """run_export with the installation's time zone and key, announced on the alert channels: done, or failed and
+    why (the command line and the Dagster asset both export through here)."""
+    period = f"{request.start}..{request.end}"
+    try:
+        result = run_export(engine, request, timezone=settings.timezone, key=settings.export_key, datasets=datasets,
+                            on_dataset=on_dataset)
+    except ExportError as exc:
+        notify_event(engine, settings, Alert(f"export_failed:{period}:{uuid.uuid4()}", "error",
+                                             f"compliance export {period} failed: {exc}"))
+        raise
+    rows = sum(entry["rows"] for name, entry in result.files.items() if name.endswith(".csv"))
+    notify_event(engine, settings, Alert(f"export_done:{period}:{uuid.uuid4()}", "info",
+                                         f"compliance export {period} written to {result.out_dir} ({rows} rows)"))
+    return result
 
 
 class _PiiExportAudit:

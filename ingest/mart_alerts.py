@@ -54,7 +54,11 @@ join latest using (month)
 join lowest using (network)
 """)
 
-MART_ALERT_KINDS = ("dispute", "evidence_due", "failure_spike", "reconciliation", "dispute_ratio")
+FAILED_PAYOUTS = sa.text("""
+select payout_id, amount, currency, failure_code, failure_message from analytics.fct_payouts where status = 'failed'
+""")
+
+MART_ALERT_KINDS = ("dispute", "evidence_due", "failure_spike", "reconciliation", "dispute_ratio", "payout_failed")
 
 
 def _money(amount: object, currency: str) -> str:
@@ -98,6 +102,12 @@ def mart_alerts(engine: sa.Engine) -> list[Alert]:
                   f"reconciliation exception {row.kind} for {row.subject}: app {row.app_value}, "
                   f"Stripe {row.stripe_value}")
             for row in conn.execute(RECONCILIATION_EXCEPTIONS)
+        ]
+        alerts += [
+            Alert(f"payout_failed:{row.payout_id}", "error",
+                  f"payout {row.payout_id} of {_money(row.amount, row.currency)} failed ({row.failure_code}: "
+                  f"{row.failure_message}); its funds are back in the Stripe balance")
+            for row in conn.execute(FAILED_PAYOUTS)
         ]
         for row in conn.execute(DISPUTE_RATIOS):
             if row.ratio is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from exports.compliance import ExportRequest, run_export, verify_export
+from exports.compliance import ExportRequest, export_and_announce, verify_export
 from payops.db import ready_engine
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 
@@ -41,8 +41,8 @@ def compliance(start: datetime, end: datetime, out: Path, include_pii: bool, rea
     settings = current_settings()
     request = ExportRequest(start=start.date(), end=end.date(), out_dir=out, include_pii=include_pii,
                             reason=reason, requested_by=f"cli:{getpass.getuser()}")
-    result = run_export(ready_engine(settings), request, timezone=settings.timezone, key=settings.export_key,
-                        on_dataset=lambda name, rows: click.echo(f"  {name}: {rows} rows", err=True))
+    result = export_and_announce(ready_engine(settings), settings, request,
+                                 on_dataset=lambda name, rows: click.echo(f"  {name}: {rows} rows", err=True))
     click.echo(f"export of {request.start} .. {request.end} ({settings.timezone}) written to {result.out_dir}; "
                f"check it with `payops export verify {result.out_dir}`")
 

@@ -27,6 +27,7 @@ from oracle_marts import Reporting, expected_fct_charges, expected_fct_disputes,
 
 from exports.compliance import MANIFEST, ExportError, ExportRequest, run_export, verify_export
 from exports.datasets import CHARGES, DATASETS
+from payops.settings import Settings
 from payops_cli.main import main
 
 KEY = "test-export-key-0123456789abcdef"
@@ -251,3 +252,23 @@ def test_the_monthly_asset_writes_the_same_files_as_the_command(pipeline_env, ex
         for suffix in ("csv", "parquet"):
             name = f"{dataset.name}.{suffix}"
             assert (folder / name).read_bytes() == (command_output / name).read_bytes(), name
+
+
+def test_an_export_is_announced_done_or_failed_on_the_alert_channels(pipeline, tmp_path):
+    from exports.compliance import export_and_announce
+
+    with environment(**pipeline.env, PAYOPS_EXPORT_KEY=KEY):
+        settings = Settings.from_env()
+        export_and_announce(pipeline.engine, settings, ExportRequest(START, END, tmp_path / "done", requested_by="t"))
+        lying = replace(CHARGES, check_query=CHARGES.check_query.replace("count(*)", "count(*) + 1"))
+        with pytest.raises(ExportError):
+            export_and_announce(pipeline.engine, settings, ExportRequest(START, END, tmp_path / "failed",
+                                                                         requested_by="t"), datasets=[lying])
+    with pipeline.engine.connect() as conn:
+        announced = conn.execute(sa.text("""
+            select kind, severity, message from ops.alert_conditions
+            where kind in ('export_done', 'export_failed') order by opened_at
+        """)).all()
+    period = f"{START}..{END}"
+    assert [(row.kind, row.severity) for row in announced] == [("export_done", "info"), ("export_failed", "error")]
+    assert period in announced[0].message and "do not add up to the marts" in announced[1].message

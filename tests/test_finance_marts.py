@@ -16,6 +16,7 @@ from oracle_finance import (
     expected_fct_payouts,
     expected_payments_daily_settlement,
     expected_payout_reconciliation,
+    latest_payouts,
     read_balance,
     sum_by,
 )
@@ -116,3 +117,13 @@ def test_payments_daily_settlement_columns_match_the_oracle_and_net_keeps_fees_o
     assert {r["settlement_currency"] for r in rows} == {"usd"}
     assert all(r["net_amount_minor"] == r["gross_amount_minor"] - r["refunded_amount_minor"]
                - r["dispute_loss_amount_minor"] for r in rows)
+
+
+def test_each_failed_payout_is_an_alert_condition(pipeline, events):
+    from ingest.mart_alerts import mart_alerts
+
+    failed = {payout_id for payout_id, payout in latest_payouts(events).items() if payout["status"] == "failed"}
+    assert failed, "the demo returns one failed payout"
+    alerts = {alert.key: alert for alert in mart_alerts(pipeline.engine) if alert.kind == "payout_failed"}
+    assert set(alerts) == {f"payout_failed:{payout_id}" for payout_id in failed}
+    assert all(alert.severity == "error" and "failed" in alert.message for alert in alerts.values())

@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource
-from exports.compliance import ExportRequest, run_export
+from exports.compliance import ExportRequest, export_and_announce
 from exports.datasets import DATASETS
 
 EXPORTED_MARTS = ["fct_charges", "fct_refunds", "fct_disputes", "reconciliation_exceptions"]
@@ -28,7 +28,7 @@ def compliance_export(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     # The window's end is the next month's first instant; the export's period names its last day.
     request = ExportRequest(start=window.start.date(), end=(window.end - timedelta(days=1)).date(), out_dir=out_dir,
                             replace=True, requested_by=f"dagster:run {context.run.run_id}")
-    result = run_export(warehouse.engine(), request, timezone=settings.timezone, key=settings.export_key)
+    result = export_and_announce(warehouse.engine(), settings, request)
     return dg.MaterializeResult(metadata={
         "folder": dg.MetadataValue.path(str(result.out_dir)),
         **{f"{d.name}_rows": result.files[f"{d.name}.csv"]["rows"] for d in DATASETS},
