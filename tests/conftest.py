@@ -73,6 +73,24 @@ def module_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
         yield settings
 
 
+@pytest.fixture(scope="module")
+def engine(module_warehouse: Settings) -> sa.Engine:
+    """The module's warehouse, migrated."""
+    from payops.db import ready_engine
+
+    return ready_engine(module_warehouse)
+
+
+@pytest.fixture
+def empty_event_tables(engine: sa.Engine) -> None:
+    """Each test starts with no Stripe event, log row or object state (modules opt in with usefixtures)."""
+    from ingest.processing import STATE_TABLES
+
+    tables = ["raw.stripe_events", "ops.webhook_event_log", *(f"raw.{t.table}" for t in STATE_TABLES)]
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"truncate {', '.join(tables)}"))
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """Demo data generated, then every asset materialized once through Dagster, as `payops refresh` does."""

@@ -26,23 +26,13 @@ from ingest.processing import (
     retry_failed,
 )
 from ingest.stripe_events import load_events, replay
-from payops.db import ready_engine
 from payops_cli.processing import retry_command
 
 T0 = 1_780_000_000
 STATUS_MACRO = Path(__file__).parents[1] / "dbt" / "macros" / "stripe_status_order.sql"
 
 
-@pytest.fixture(scope="module")
-def engine(module_warehouse) -> sa.Engine:
-    return ready_engine(module_warehouse)
-
-
-@pytest.fixture(autouse=True)
-def empty_warehouse(engine):
-    tables = ["raw.stripe_events", "ops.webhook_event_log", *(f"raw.{t.table}" for t in STATE_TABLES)]
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {', '.join(tables)}"))
+pytestmark = pytest.mark.usefixtures("empty_event_tables")
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,15 @@ import pytest
 import sqlalchemy as sa
 
 from ingest.currencies import SEED, STRIPE_EXPONENTS, read_seed
-from ingest.processing import STATE_TABLES, process_pending, retry_failed
+from ingest.processing import process_pending, retry_failed
 from ingest.stripe_events import load_events
 from ingest.validation import STATUSES
-from payops.db import ready_engine
 
 T0 = 1_780_000_000
 STAGING_DIR = Path(__file__).parents[1] / "dbt" / "models" / "staging" / "stripe"
 
 
-@pytest.fixture(scope="module")
-def engine(module_warehouse) -> sa.Engine:
-    return ready_engine(module_warehouse)
-
-
-@pytest.fixture(autouse=True)
-def empty_warehouse(engine):
-    tables = ["raw.stripe_events", "ops.webhook_event_log", *(f"raw.{t.table}" for t in STATE_TABLES)]
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"truncate {', '.join(tables)}"))
+pytestmark = pytest.mark.usefixtures("empty_event_tables")
 
 
 def event(event_id: str, obj: dict) -> dict:
