@@ -15,14 +15,7 @@ from dagster_project.defs.monitoring.alerts import run_failure_alert, run_succes
 from dagster_project.defs.resources import WarehouseResource
 from ingest.refreshes import BuildSummary, record_refresh
 from ingest.stripe_sync import NO_KEY_MESSAGE
-from payops.db import ready_engine
-from payops.settings import Settings
 from tests.test_notify import HttpReceiver
-
-
-@pytest.fixture(scope="module")
-def engine(module_warehouse: Settings) -> sa.Engine:
-    return ready_engine(module_warehouse)
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ingest.freshness import freshness_policy
-from payops.db import ready_engine
-from payops.settings import Settings
 from payops_cli.main import main
-
-
-@pytest.fixture(scope="module")
-def engine(module_warehouse: Settings) -> sa.Engine:
-    return ready_engine(module_warehouse)
 
 
 @pytest.fixture(autouse=True)

@@ -19,8 +19,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from ingest.notify import Alert, AlertConfigError, Notifier, load_alert_config
-from payops.db import ready_engine
-from payops.settings import Settings
 
 SECRET_PATH = "/services/T000/B000/not-a-real-secret"
 SMTP_USER, SMTP_PASSWORD = "alerts@payops.test", "s3cret-pass"
@@ -106,11 +104,6 @@ def receiver() -> Iterator[HttpReceiver]:
     server = HttpReceiver()
     yield server
     server.close()
-
-
-@pytest.fixture(scope="module")
-def engine(module_warehouse: Settings) -> sa.Engine:
-    return ready_engine(module_warehouse)
 
 
 @pytest.fixture(autouse=True)

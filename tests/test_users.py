@@ -6,14 +6,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from payops.db import ready_engine
 from payops.users import UserError, add_user, find_user
 from payops_cli.main import main
-
-
-@pytest.fixture(scope="module")
-def engine(module_warehouse):
-    return ready_engine(module_warehouse)
 
 
 def payops(*args: str):

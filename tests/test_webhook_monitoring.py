@@ -23,7 +23,6 @@ from dagster_project.defs.resources import WarehouseResource
 from ingest.freshness import freshness_policy
 from ingest.notify import Alert, DeliveryFailed, WebhookChannel
 from ingest.webhook_health import Thresholds, WebhookHealth, evaluate, measure
-from payops.db import ready_engine
 from payops.settings import Settings
 
 SECRET_PATH = "/services/T000/B000/not-a-real-secret"
@@ -47,11 +46,6 @@ def seed(engine: sa.Engine, *events: dict) -> None:
     with engine.begin() as conn:
         conn.execute(INSERT_EVENT, rows)
         conn.execute(INSERT_LOG, rows)
-
-
-@pytest.fixture(scope="module")
-def engine(module_warehouse: Settings) -> sa.Engine:
-    return ready_engine(module_warehouse)
 
 
 @pytest.fixture(autouse=True)
