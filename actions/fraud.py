@@ -58,15 +58,16 @@ def decide(actions: Actions, admin_email: str | None, entity_type: str, entity_i
            idempotency_key: str) -> ActionResult:
     """Confirm fraud on (flag) or dismiss (clear) a charge or customer, with a note."""
     describe_decision(entity_type, entity_id, decision, note)
-    user = check_person(actions, admin_email, needs_totp=False)
     spec = ActionSpec(DECISIONS[decision], entity_type, entity_id, note.strip(), {"decision": decision},
                       idempotency_key, needs_totp=False)
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=False)
 
-    def record(conn: sa.Connection, _answer) -> None:
-        conn.execute(sa.text("""
-            insert into ops.fraud_alerts (entity_type, entity_id, status, decided_by, note)
-            values (:entity_type, :entity_id, :status, :admin, :note)
-        """), {"entity_type": entity_type, "entity_id": entity_id, "status": decision, "admin": user.email,
-               "note": note.strip()})
+        def record(write: sa.Connection, _answer) -> None:
+            write.execute(sa.text("""
+                insert into ops.fraud_alerts (entity_type, entity_id, status, decided_by, note)
+                values (:entity_type, :entity_id, :status, :admin, :note)
+            """), {"entity_type": entity_type, "entity_id": entity_id, "status": decision, "admin": user.email,
+                   "note": note.strip()})
 
-    return perform(actions, user, spec, lambda conn: None, None, record)
+        return perform(actions, conn, user, spec, lambda locked: None, None, record)
