@@ -143,9 +143,12 @@ def record_request(write: sa.Connection, user: User, spec: ActionSpec) -> audit.
 def record_outcome(write: sa.Connection, request: audit.ActionRow, status: str, stripe_object_id: str | None,
                    error: str | None, on_success: OnSuccess | None = None,
                    answer: stripe.StripeObject | None = None) -> None:
+    bookkeeping = on_success if status == "succeeded" else None
+    if bookkeeping is not None:  # two statements: one transaction, not one commit each
+        write.execution_options(isolation_level="READ COMMITTED")
     with write.begin():
-        if status == "succeeded" and on_success is not None:
-            on_success(write, answer)
+        if bookkeeping is not None:
+            bookkeeping(write, answer)
         audit.insert_action(write, admin_email=request.admin_email, action_type=request.action_type,
                             target_type=request.target_type, target_id=request.target_id,
                             idempotency_key=request.idempotency_key, status=status, reason=request.reason,
@@ -185,7 +188,8 @@ def perform(actions: Actions, conn: sa.Connection, user: User, spec: ActionSpec,
             validate(conn)
         else:
             log.info("resuming %s %s after an unfinished attempt", spec.action_type, spec.target_id)
-        with actions.writer.connect() as write:
+        # Autocommit: a lone INSERT is its own transaction, one round trip instead of BEGIN, INSERT, COMMIT.
+        with actions.writer.connect().execution_options(isolation_level="AUTOCOMMIT") as write:
             if request is None:
                 request = record_request(write, user, spec)
             return _call_and_record(actions, write, request, call, on_success)
