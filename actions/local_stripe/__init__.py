@@ -11,6 +11,7 @@ to the same aiohttp application, following Stripe's documented request, response
   localstripe's own /_config routes).
 - Files: POST /v1/files (multipart: file, purpose), GET /v1/files/{id}.
 - POST /v1/payment_intents/{id}/confirm with `payment_method`, from requires_payment_method.
+- `reason` on POST /v1/refunds, and `fraud_details[user_report]` on POST /v1/charges/{id}.
 
 Run it with `python -m actions.local_stripe --port 8420` (127.0.0.1 only). Nothing is written to disk.
 """
