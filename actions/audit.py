@@ -22,8 +22,10 @@ GENESIS = "0" * 64
 @dataclass(frozen=True)
 class ActionRow:
     action_id: str
-    seq: int
-    created_at: datetime
+    seq: int | None
+    """None for a row this process just wrote: the trigger sets it, and the writer may not read it back"""
+    created_at: datetime | None
+    """None likewise"""
     admin_email: str
     action_type: str
     target_type: str
@@ -37,8 +39,9 @@ class ActionRow:
     error: str | None
 
 
-ACTION_COLUMNS = ", ".join(f"{name}::text" if name in ("action_id", "request_id") else name
-                           for name in ActionRow.__dataclass_fields__)
+def _columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{name}::text" if name in ("action_id", "request_id") else f"{alias}.{name}"
+                     for name in ActionRow.__dataclass_fields__)
 
 
 def writer_engine(engine: sa.Engine) -> sa.Engine:
@@ -75,15 +78,17 @@ def insert_action(conn: sa.Connection, *, admin_email: str, action_type: str, ta
 
 
 def request_and_outcome(conn: sa.Connection, idempotency_key: str) -> tuple[ActionRow | None, ActionRow | None]:
-    """The requested row for a key and its outcome, if any (read with the reading engine)."""
-    request = conn.execute(sa.text(f"""
-        select {ACTION_COLUMNS} from ops.admin_actions where idempotency_key = :key and status = 'requested'
+    """The requested row for a key and its outcome, if any, in one query (read with the reading engine)."""
+    row = conn.execute(sa.text(f"""
+        select {_columns("r")}, {_columns("o")}
+        from ops.admin_actions r left join ops.admin_actions o on o.request_id = r.action_id
+        where r.idempotency_key = :key and r.status = 'requested'
     """), {"key": idempotency_key}).one_or_none()
-    if request is None:
+    if row is None:
         return None, None
-    outcome = conn.execute(sa.text(f"select {ACTION_COLUMNS} from ops.admin_actions where request_id = :id"),
-                           {"id": request.action_id}).one_or_none()
-    return ActionRow(*request), (ActionRow(*outcome) if outcome else None)
+    width = len(ActionRow.__dataclass_fields__)
+    request, outcome = row[:width], row[width:]
+    return ActionRow(*request), (ActionRow(*outcome) if outcome[0] is not None else None)
 
 
 @dataclass(frozen=True)

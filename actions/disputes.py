@@ -120,7 +120,8 @@ def _version(conn: sa.Connection, facts: DisputeFacts, draft: Draft, status: str
 
 def upload_evidence_file(actions: Actions, admin_email: str | None, filename: str, content: bytes) -> dict:
     """Send one file to Stripe's Files API (purpose dispute_evidence); returns what a draft keeps of it."""
-    require_admin(actions.engine, admin_email)
+    with actions.session() as conn:
+        require_admin(conn, admin_email)
     if len(content) > MAX_FILE_BYTES:
         raise ActionInvalid(f"{filename} is {len(content) / 1e6:.1f} MB; Stripe takes evidence files up to 5 MB.")
     upload = io.BytesIO(content)
@@ -137,16 +138,16 @@ def save_draft(actions: Actions, admin_email: str | None, dispute_id: str, evide
     if unknown_files:
         raise ActionInvalid(f"{', '.join(unknown_files)} is not an evidence file field Stripe takes.")
     draft_evidence = _clean_evidence(evidence)
-    user = check_person(actions, admin_email, needs_totp=False)
-    with actions.engine.connect() as conn:
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=False)
         facts = dispute_facts(conn, dispute_id)
         submissions = current_draft(conn, dispute_id).submission_count
-    spec = ActionSpec("dispute_evidence_save", "dispute", dispute_id, None,
-                      {"fields": sorted(draft_evidence), "files": {k: v["file_id"] for k, v in files.items()}},
-                      idempotency_key, needs_totp=False)
-    draft = Draft(draft_evidence, files, submissions, "draft", user.email)
-    return perform(actions, user, spec, lambda conn: _check_open(dispute_facts(conn, dispute_id)), None,
-                   lambda conn, _: _version(conn, facts, draft, "draft", user.email, submissions))
+        spec = ActionSpec("dispute_evidence_save", "dispute", dispute_id, None,
+                          {"fields": sorted(draft_evidence), "files": {k: v["file_id"] for k, v in files.items()}},
+                          idempotency_key, needs_totp=False)
+        draft = Draft(draft_evidence, files, submissions, "draft", user.email)
+        return perform(actions, conn, user, spec, lambda locked: _check_open(dispute_facts(locked, dispute_id)),
+                       None, lambda write, _: _version(write, facts, draft, "draft", user.email, submissions))
 
 
 def describe_submission(facts: DisputeFacts, draft: Draft) -> str:
@@ -159,24 +160,26 @@ def describe_submission(facts: DisputeFacts, draft: Draft) -> str:
 def submit_evidence(actions: Actions, admin_email: str | None, dispute_id: str, idempotency_key: str
                     ) -> ActionResult:
     """Send the saved draft to Stripe and submit it (needs a fresh TOTP code)."""
-    user = check_person(actions, admin_email, needs_totp=True)
-    with actions.engine.connect() as conn:
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=True)
         facts = dispute_facts(conn, dispute_id)
         draft = current_draft(conn, dispute_id)
 
-    def validate(conn: sa.Connection) -> None:
-        _check_open(dispute_facts(conn, dispute_id))
-        if not draft.evidence and not draft.files:
-            raise ActionInvalid(f"The draft for {dispute_id} is empty; save some evidence first.")
+        def validate(locked: sa.Connection) -> None:
+            _check_open(dispute_facts(locked, dispute_id))
+            if not draft.evidence and not draft.files:
+                raise ActionInvalid(f"The draft for {dispute_id} is empty; save some evidence first.")
 
-    evidence = {**draft.evidence, **{field: f["file_id"] for field, f in draft.files.items()}}
-    spec = ActionSpec("dispute_evidence_submit", "dispute", dispute_id, None,
-                      {"fields": sorted(evidence), "files": {k: v["file_id"] for k, v in draft.files.items()}},
-                      idempotency_key)
-    return perform(actions, user, spec, validate,
-                   lambda key: actions.stripe.v1.disputes.update(dispute_id, {"evidence": evidence, "submit": True},
-                                                                 {"idempotency_key": key}),
-                   lambda conn, _: _version(conn, facts, draft, "submitted", user.email, draft.submission_count + 1))
+        evidence = {**draft.evidence, **{field: f["file_id"] for field, f in draft.files.items()}}
+        spec = ActionSpec("dispute_evidence_submit", "dispute", dispute_id, None,
+                          {"fields": sorted(evidence), "files": {k: v["file_id"] for k, v in draft.files.items()}},
+                          idempotency_key)
+        return perform(actions, conn, user, spec, validate,
+                       lambda key: actions.stripe.v1.disputes.update(dispute_id,
+                                                                     {"evidence": evidence, "submit": True},
+                                                                     {"idempotency_key": key}),
+                       lambda write, _: _version(write, facts, draft, "submitted", user.email,
+                                                 draft.submission_count + 1))
 
 
 def describe_acceptance(facts: DisputeFacts) -> str:
@@ -189,11 +192,12 @@ def accept_dispute(actions: Actions, admin_email: str | None, dispute_id: str, r
     """Close (accept) the dispute at Stripe (needs a fresh TOTP code and a reason)."""
     if not (reason or "").strip():
         raise ActionInvalid("Say why the dispute is accepted (it is kept in the audit trail).")
-    user = check_person(actions, admin_email, needs_totp=True)
-    with actions.engine.connect() as conn:
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=True)
         facts = dispute_facts(conn, dispute_id)
         draft = current_draft(conn, dispute_id)
-    spec = ActionSpec("dispute_accept", "dispute", dispute_id, reason.strip(), {}, idempotency_key)
-    return perform(actions, user, spec, lambda conn: _check_open(dispute_facts(conn, dispute_id)),
-                   lambda key: actions.stripe.v1.disputes.close(dispute_id, {}, {"idempotency_key": key}),
-                   lambda conn, _: _version(conn, facts, draft, "accepted", user.email, draft.submission_count))
+        spec = ActionSpec("dispute_accept", "dispute", dispute_id, reason.strip(), {}, idempotency_key)
+        return perform(actions, conn, user, spec, lambda locked: _check_open(dispute_facts(locked, dispute_id)),
+                       lambda key: actions.stripe.v1.disputes.close(dispute_id, {}, {"idempotency_key": key}),
+                       lambda write, _: _version(write, facts, draft, "accepted", user.email,
+                                                 draft.submission_count))

@@ -1,12 +1,15 @@
 """Fraud alerts: raised once per subject from the fraud_signals mart, then confirmed or dismissed by an admin.
 
 A decision is a local record (a new ops.fraud_alerts row and an audit row); an admin may also flag or clear a
-charge or customer no alert was raised for.
+charge or customer no alert was raised for. A decision on a charge is also reported to Stripe, as the charge's
+fraud_details.user_report (which feeds Stripe's own fraud detection), and recorded only once Stripe took it;
+Stripe has no report for a customer, so those stay local (docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+import stripe
 
 from actions.errors import ActionInvalid
 from actions.service import ActionResult, Actions, ActionSpec, check_person, perform
@@ -14,6 +17,8 @@ from actions.service import ActionResult, Actions, ActionSpec, check_person, per
 ALERT_THRESHOLD = 50
 """fraud_signals.risk_score (0-100) from which a subject gets an alert."""
 DECISIONS = {"confirmed_fraud": "fraud_flag", "dismissed": "fraud_clear"}
+USER_REPORTS = {"confirmed_fraud": "fraudulent", "dismissed": "safe"}
+"""What a decision on a charge tells Stripe (fraud_details.user_report)."""
 
 
 def raise_alerts(writer: sa.Engine, engine: sa.Engine, threshold: int = ALERT_THRESHOLD) -> int:
@@ -51,22 +56,31 @@ def describe_decision(entity_type: str, entity_id: str, decision: str, note: str
     if not (note or "").strip():
         raise ActionInvalid("Say why (a note is kept with the decision).")
     verb = "flag" if decision == "confirmed_fraud" else "clear"
-    return f"{verb} {entity_type} {entity_id} as {decision.replace('_', ' ')}, note: {note.strip()}"
+    line = f"{verb} {entity_type} {entity_id} as {decision.replace('_', ' ')}, note: {note.strip()}"
+    if entity_type == "charge":
+        line += f"; and report it to Stripe as {USER_REPORTS[decision]}"
+    return line
 
 
 def decide(actions: Actions, admin_email: str | None, entity_type: str, entity_id: str, decision: str, note: str,
            idempotency_key: str) -> ActionResult:
     """Confirm fraud on (flag) or dismiss (clear) a charge or customer, with a note."""
     describe_decision(entity_type, entity_id, decision, note)
-    user = check_person(actions, admin_email, needs_totp=False)
-    spec = ActionSpec(DECISIONS[decision], entity_type, entity_id, note.strip(), {"decision": decision},
+    to_stripe = {"user_report": USER_REPORTS[decision]} if entity_type == "charge" else {}
+    spec = ActionSpec(DECISIONS[decision], entity_type, entity_id, note.strip(), {"decision": decision, **to_stripe},
                       idempotency_key, needs_totp=False)
 
-    def record(conn: sa.Connection, _answer) -> None:
-        conn.execute(sa.text("""
-            insert into ops.fraud_alerts (entity_type, entity_id, status, decided_by, note)
-            values (:entity_type, :entity_id, :status, :admin, :note)
-        """), {"entity_type": entity_type, "entity_id": entity_id, "status": decision, "admin": user.email,
-               "note": note.strip()})
+    def report(key: str) -> stripe.Charge:
+        return actions.stripe.v1.charges.update(entity_id, {"fraud_details": to_stripe}, {"idempotency_key": key})
 
-    return perform(actions, user, spec, lambda conn: None, None, record)
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=False)
+
+        def record(write: sa.Connection, _answer) -> None:
+            write.execute(sa.text("""
+                insert into ops.fraud_alerts (entity_type, entity_id, status, decided_by, note)
+                values (:entity_type, :entity_id, :status, :admin, :note)
+            """), {"entity_type": entity_type, "entity_id": entity_id, "status": decision, "admin": user.email,
+                   "note": note.strip()})
+
+        return perform(actions, conn, user, spec, lambda locked: None, report if to_stripe else None, record)

@@ -24,11 +24,11 @@ TOTP_ISSUER = "payops"
 TOTP_KEY_FILE = "totp.key"
 
 
-def require_admin(engine: sa.Engine, email: str | None) -> User:
+def require_admin(conn: sa.Connection, email: str | None) -> User:
     """The signed-in admin, or ActionRefused naming why not (anonymous, unknown, disabled, analyst)."""
     if not email:
         raise ActionRefused("Sign in first: admin actions need a signed-in admin.")
-    user = find_user(engine, email)
+    user = find_user(conn, email)
     if user is None or not user.active:
         raise ActionRefused(f"{email} is not an active user; an admin can add them with `payops users add`.")
     if not user.is_admin:
@@ -83,10 +83,9 @@ def has_totp(engine: sa.Engine, email: str) -> bool:
                             {"email": normalized_email(email)}).scalar_one()
 
 
-def _totp_for(engine: sa.Engine, settings: Settings, email: str) -> pyotp.TOTP:
-    with engine.connect() as conn:
-        token = conn.execute(sa.text("select secret_encrypted from ops.user_totp where email = :email"),
-                             {"email": email}).scalar_one_or_none()
+def _totp_for(conn: sa.Connection, settings: Settings, email: str) -> pyotp.TOTP:
+    token = conn.execute(sa.text("select secret_encrypted from ops.user_totp where email = :email"),
+                         {"email": email}).scalar_one_or_none()
     if token is None:
         raise ActionRefused(f"{email} has no TOTP enrolled: `payops users add {email} --role admin` enrols one.")
     try:
@@ -99,8 +98,9 @@ def _totp_for(engine: sa.Engine, settings: Settings, email: str) -> pyotp.TOTP:
 def verify_totp(engine: sa.Engine, writer: sa.Engine, settings: Settings, email: str, code: str,
                 now: float | None = None) -> None:
     """Accept a 6-digit code (this step or the one before, for clock drift), once; ActionRefused otherwise."""
-    user = require_admin(engine, email)
-    totp = _totp_for(engine, settings, user.email)
+    with engine.connect() as conn:
+        user = require_admin(conn, email)
+        totp = _totp_for(conn, settings, user.email)
     now = time.time() if now is None else now
     code = (code or "").strip().replace(" ", "")
     for step_offset in (0, -1):
@@ -117,12 +117,11 @@ def verify_totp(engine: sa.Engine, writer: sa.Engine, settings: Settings, email:
     raise ActionRefused("That TOTP code is not right (or has expired); enter the current one from your app.")
 
 
-def require_fresh_totp(engine: sa.Engine, email: str) -> None:
-    with engine.connect() as conn:
-        fresh = conn.execute(sa.text("""
-            select exists (select from ops.totp_verifications
-                           where email = :email and verified_at >= now() - cast(:window as interval))
-        """), {"email": email, "window": f"{int(TOTP_FRESH_FOR.total_seconds())} seconds"}).scalar_one()
+def require_fresh_totp(conn: sa.Connection, email: str) -> None:
+    fresh = conn.execute(sa.text("""
+        select exists (select from ops.totp_verifications
+                       where email = :email and verified_at >= now() - cast(:window as interval))
+    """), {"email": email, "window": f"{int(TOTP_FRESH_FOR.total_seconds())} seconds"}).scalar_one()
     if not fresh:
         minutes = int(TOTP_FRESH_FOR.total_seconds() // 60)
         raise ActionRefused(f"This action needs a TOTP code verified in the last {minutes} minutes; enter your "

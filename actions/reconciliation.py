@@ -33,32 +33,34 @@ def describe_resolution(kind: str, purchase_transaction_id: str | None, charge_i
 def resolve(actions: Actions, admin_email: str | None, kind: str, purchase_transaction_id: str | None,
             charge_id: str | None, note: str, idempotency_key: str) -> ActionResult:
     describe_resolution(kind, purchase_transaction_id, charge_id, note)
-    user = check_person(actions, admin_email, needs_totp=False)
-    target = charge_id or purchase_transaction_id
-    if not target:
-        raise ActionInvalid("An exception names a purchase, a charge or both.")
-    subject = {"kind": kind, "purchase": purchase_transaction_id, "charge": charge_id}
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=False)
+        target = charge_id or purchase_transaction_id
+        if not target:
+            raise ActionInvalid("An exception names a purchase, a charge or both.")
+        subject = {"kind": kind, "purchase": purchase_transaction_id, "charge": charge_id}
 
-    def validate(conn: sa.Connection) -> None:
-        state = conn.execute(sa.text("""
-            select exists (select from ops.reconciliation_resolutions r
-                           where r.kind = :kind and r.purchase_transaction_id is not distinct from :purchase
-                             and r.charge_id is not distinct from :charge),
-                   exists (select from analytics.reconciliation_exceptions e
-                           where e.kind = :kind and e.purchase_transaction_id is not distinct from :purchase
-                             and e.charge_id is not distinct from :charge)
-        """), subject).one()
-        if state[0]:
-            raise ActionInvalid(f"That {kind} exception was already resolved.")
-        if not state[1]:
-            raise ActionInvalid("That exception is not open in analytics.reconciliation_exceptions (refresh?).")
+        def validate(locked: sa.Connection) -> None:
+            state = locked.execute(sa.text("""
+                select exists (select from ops.reconciliation_resolutions r
+                               where r.kind = :kind and r.purchase_transaction_id is not distinct from :purchase
+                                 and r.charge_id is not distinct from :charge),
+                       exists (select from analytics.reconciliation_exceptions e
+                               where e.kind = :kind and e.purchase_transaction_id is not distinct from :purchase
+                                 and e.charge_id is not distinct from :charge)
+            """), subject).one()
+            if state[0]:
+                raise ActionInvalid(f"That {kind} exception was already resolved.")
+            if not state[1]:
+                raise ActionInvalid("That exception is not open in analytics.reconciliation_exceptions (refresh?).")
 
-    def record(conn: sa.Connection, _answer) -> None:
-        conn.execute(sa.text("""
-            insert into ops.reconciliation_resolutions (kind, purchase_transaction_id, charge_id, note, resolved_by)
-            values (:kind, :purchase, :charge, :note, :admin)
-        """), {**subject, "note": note.strip(), "admin": user.email})
+        def record(write: sa.Connection, _answer) -> None:
+            write.execute(sa.text("""
+                insert into ops.reconciliation_resolutions (kind, purchase_transaction_id, charge_id, note,
+                                                            resolved_by)
+                values (:kind, :purchase, :charge, :note, :admin)
+            """), {**subject, "note": note.strip(), "admin": user.email})
 
-    spec = ActionSpec("reconciliation_resolve", "charge" if charge_id else "purchase", target, note.strip(),
-                      {k: v for k, v in subject.items() if v}, idempotency_key, needs_totp=False)
-    return perform(actions, user, spec, validate, None, record)
+        spec = ActionSpec("reconciliation_resolve", "charge" if charge_id else "purchase", target, note.strip(),
+                          {k: v for k, v in subject.items() if v}, idempotency_key, needs_totp=False)
+        return perform(actions, conn, user, spec, validate, None, record)

@@ -97,23 +97,23 @@ def describe_refund(facts: ChargeFacts, form: RefundForm) -> str:
 
 def refund(actions: Actions, admin_email: str | None, form: RefundForm) -> ActionResult:
     """Refund once per form: rejected before Stripe when the person or the amount is wrong."""
-    user = check_person(actions, admin_email, needs_totp=True)
-    with actions.engine.connect() as conn:
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=True)
         facts = charge_facts(conn, form.charge_id)
         earlier, _ = request_and_outcome(conn, form.idempotency_key)
-    # A form already submitted (a reload, a retry) is answered from its request, not checked again.
-    amount = earlier.params["amount_minor"] if earlier else check_refund(facts, form)
-    spec = ActionSpec("refund", "charge", form.charge_id, form.reason,
-                      {"amount_minor": amount, "currency": facts.currency}, form.idempotency_key)
+        # A form already submitted (a reload, a retry) is answered from its request, not checked again.
+        amount = earlier.params["amount_minor"] if earlier else check_refund(facts, form)
+        spec = ActionSpec("refund", "charge", form.charge_id, form.reason,
+                          {"amount_minor": amount, "currency": facts.currency}, form.idempotency_key)
 
-    def validate(conn: sa.Connection) -> None:
-        # Again under the charge's lock: another form may have refunded part of it meanwhile.
-        check_refund(charge_facts(conn, form.charge_id), form)
+        def validate(locked: sa.Connection) -> None:
+            # Again under the charge's lock: another form may have refunded part of it meanwhile.
+            check_refund(charge_facts(locked, form.charge_id), form)
 
-    def call(idempotency_key: str):
-        return actions.stripe.v1.refunds.create(
-            {"charge": form.charge_id, "amount": amount, "reason": form.reason,
-             "metadata": {"payops_idempotency_key": idempotency_key}},
-            {"idempotency_key": idempotency_key})
+        def call(idempotency_key: str):
+            return actions.stripe.v1.refunds.create(
+                {"charge": form.charge_id, "amount": amount, "reason": form.reason,
+                 "metadata": {"payops_idempotency_key": idempotency_key}},
+                {"idempotency_key": idempotency_key})
 
-    return perform(actions, user, spec, validate, call)
+        return perform(actions, conn, user, spec, validate, call)

@@ -63,10 +63,6 @@ def _check(facts: dict) -> None:
 def retry_payment(actions: Actions, admin_email: str | None, payment_intent_id: str, payment_method_id: str,
                   idempotency_key: str) -> ActionResult:
     """Confirm the intent with a stored payment method (needs a fresh TOTP code); a decline is a failed row."""
-    user = check_person(actions, admin_email, needs_totp=True)
-    with actions.engine.connect() as conn:
-        _check(intent_facts(conn, payment_intent_id))
-
     def call(key: str) -> stripe.PaymentIntent:
         intent = actions.stripe.v1.payment_intents.confirm(payment_intent_id, {"payment_method": payment_method_id},
                                                             {"idempotency_key": key})
@@ -77,4 +73,8 @@ def retry_payment(actions: Actions, admin_email: str | None, payment_intent_id: 
 
     spec = ActionSpec("payment_retry", "payment_intent", payment_intent_id, None,
                       {"payment_method": payment_method_id}, idempotency_key)
-    return perform(actions, user, spec, lambda conn: _check(intent_facts(conn, payment_intent_id)), call)
+    with actions.session() as conn:
+        user = check_person(conn, admin_email, needs_totp=True)
+        _check(intent_facts(conn, payment_intent_id))
+        return perform(actions, conn, user, spec, lambda locked: _check(intent_facts(locked, payment_intent_id)),
+                       call)

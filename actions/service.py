@@ -1,6 +1,10 @@
 """How every admin action runs, exactly once: check the person, lock the form's key, record the request,
 call Stripe, record the outcome.
 
+An action reads through one connection (`Actions.session`, autocommit: each read sees what others committed)
+and writes through one connection of the INSERT-only writer: round trips to Postgres are most of what an action
+adds to Stripe's own time, so each is counted (bench/actions_bench.py).
+
 The idempotency key is made when the form opens (`new_idempotency_key`) and comes back with every submission
 of that form: a double click, a reload, 50 concurrent posts, or a retry after a crash. Submissions of one key
 (and of one target: two forms refunding one charge) queue on a Postgres advisory lock. Whoever holds it first
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -62,6 +67,12 @@ class Actions:
             return stripe_call_limiter(self.engine)
         return stripe_call_limiter(self.engine, self.stripe_calls_per_second)
 
+    @contextmanager
+    def session(self) -> Iterator[sa.Connection]:
+        """The one reading connection of an action: the person's check, the target's facts, the lock, the key."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     def close(self) -> None:
         """Release the connections (the limiter's pool would otherwise keep reconnecting to a stopped server)."""
         if "limiter" in self.__dict__:
@@ -102,10 +113,10 @@ class ActionResult:
         return self.status == "succeeded"
 
 
-def check_person(actions: Actions, admin_email: str | None, needs_totp: bool) -> User:
-    user = require_admin(actions.engine, admin_email)
+def check_person(conn: sa.Connection, admin_email: str | None, needs_totp: bool) -> User:
+    user = require_admin(conn, admin_email)
     if needs_totp:
-        require_fresh_totp(actions.engine, user.email)
+        require_fresh_totp(conn, user.email)
     return user
 
 
@@ -118,13 +129,27 @@ OnSuccess = Callable[[sa.Connection, "stripe.StripeObject | None"], None]
 outcome's own transaction: both are recorded, or neither."""
 
 
-def record_outcome(actions: Actions, request: audit.ActionRow, status: str, stripe_object_id: str | None,
+def record_request(write: sa.Connection, user: User, spec: ActionSpec) -> audit.ActionRow:
+    """The `requested` row, committed before Stripe is called; returned as written (the writer cannot read)."""
+    fields = {"admin_email": user.email, "action_type": spec.action_type, "target_type": spec.target_type,
+              "target_id": spec.target_id, "reason": spec.reason, "params": spec.params,
+              "idempotency_key": spec.idempotency_key}
+    with write.begin():
+        action_id = audit.insert_action(write, status="requested", **fields)
+    return audit.ActionRow(action_id, None, None, status="requested", request_id=None, stripe_object_id=None,
+                           error=None, **fields)
+
+
+def record_outcome(write: sa.Connection, request: audit.ActionRow, status: str, stripe_object_id: str | None,
                    error: str | None, on_success: OnSuccess | None = None,
                    answer: stripe.StripeObject | None = None) -> None:
-    with actions.writer.begin() as conn:
-        if status == "succeeded" and on_success is not None:
-            on_success(conn, answer)
-        audit.insert_action(conn, admin_email=request.admin_email, action_type=request.action_type,
+    bookkeeping = on_success if status == "succeeded" else None
+    if bookkeeping is not None:  # two statements: one transaction, not one commit each
+        write.execution_options(isolation_level="READ COMMITTED")
+    with write.begin():
+        if bookkeeping is not None:
+            bookkeeping(write, answer)
+        audit.insert_action(write, admin_email=request.admin_email, action_type=request.action_type,
                             target_type=request.target_type, target_id=request.target_id,
                             idempotency_key=request.idempotency_key, status=status, reason=request.reason,
                             params=request.params, request_id=request.action_id,
@@ -138,41 +163,38 @@ def stripe_message(exc: stripe.StripeError) -> str:
     return f"{message} ({code})" if code else message
 
 
-def perform(actions: Actions, user: User, spec: ActionSpec,
+def perform(actions: Actions, conn: sa.Connection, user: User, spec: ActionSpec,
             validate: Callable[[sa.Connection], None],
             call: Callable[[str], stripe.StripeObject] | None, on_success: OnSuccess | None = None) -> ActionResult:
     """Run one action exactly once for its idempotency key; see the module's docstring.
 
-    `validate` raises ActionInvalid before anything is written; `call(idempotency_key)` talks to Stripe and
-    returns the object whose id is recorded (None: a local decision, recorded as succeeded straight away).
-    The caller has checked the person (`check_person`) first.
+    `conn` is the action's session (`Actions.session`), on which the caller has checked the person
+    (`check_person`). `validate` raises ActionInvalid before anything is written; `call(idempotency_key)` talks
+    to Stripe and returns the object whose id is recorded (None: a local decision, recorded as succeeded straight
+    away).
     """
     if not spec.idempotency_key:
         raise ActionInvalid("The form has no idempotency key; reopen it.")
-    with actions.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("select pg_advisory_lock(hashtext(:target))"), {"target": spec.target_id})
-        try:
-            request, outcome = audit.request_and_outcome(conn, spec.idempotency_key)
-            if request is not None and (request.action_type, request.target_id) != (spec.action_type,
-                                                                                     spec.target_id):
-                raise ActionInvalid(f"This form already served {request.action_type} on {request.target_id}; "
-                                    "reopen it for a new action.")
-            if outcome is not None:
-                return _from_outcome(request, outcome, replayed=True)
+    conn.execute(sa.text("select pg_advisory_lock(hashtext(:target))"), {"target": spec.target_id})
+    try:
+        request, outcome = audit.request_and_outcome(conn, spec.idempotency_key)
+        if request is not None and (request.action_type, request.target_id) != (spec.action_type, spec.target_id):
+            raise ActionInvalid(f"This form already served {request.action_type} on {request.target_id}; "
+                                "reopen it for a new action.")
+        if outcome is not None:
+            return _from_outcome(request, outcome, replayed=True)
+        if request is None:
+            _check_rate(conn, actions, user)
+            validate(conn)
+        else:
+            log.info("resuming %s %s after an unfinished attempt", spec.action_type, spec.target_id)
+        # Autocommit: a lone INSERT is its own transaction, one round trip instead of BEGIN, INSERT, COMMIT.
+        with actions.writer.connect().execution_options(isolation_level="AUTOCOMMIT") as write:
             if request is None:
-                _check_rate(conn, actions, user)
-                validate(conn)
-                with actions.writer.begin() as write:
-                    audit.insert_action(write, admin_email=user.email, action_type=spec.action_type,
-                                        target_type=spec.target_type, target_id=spec.target_id,
-                                        idempotency_key=spec.idempotency_key, status="requested",
-                                        reason=spec.reason, params=spec.params)
-                request, _ = audit.request_and_outcome(conn, spec.idempotency_key)
-            else:
-                log.info("resuming %s %s after an unfinished attempt", spec.action_type, spec.target_id)
-            return _call_and_record(actions, request, call, on_success)
-        finally:
-            conn.execute(sa.text("select pg_advisory_unlock(hashtext(:target))"), {"target": spec.target_id})
+                request = record_request(write, user, spec)
+            return _call_and_record(actions, write, request, call, on_success)
+    finally:
+        conn.execute(sa.text("select pg_advisory_unlock(hashtext(:target))"), {"target": spec.target_id})
 
 
 def _check_rate(conn: sa.Connection, actions: Actions, user: User) -> None:
@@ -185,8 +207,8 @@ def _check_rate(conn: sa.Connection, actions: Actions, user: User) -> None:
                             f"({actions.admin_actions_per_hour}); wait, or ask another admin.")
 
 
-def _call_and_record(actions: Actions, request: audit.ActionRow, call: Callable[[str], stripe.StripeObject] | None,
-                     on_success: OnSuccess | None) -> ActionResult:
+def _call_and_record(actions: Actions, write: sa.Connection, request: audit.ActionRow,
+                     call: Callable[[str], stripe.StripeObject] | None, on_success: OnSuccess | None) -> ActionResult:
     answer, answer_id, error = None, None, None
     if call is not None:
         try:
@@ -196,5 +218,5 @@ def _call_and_record(actions: Actions, request: audit.ActionRow, call: Callable[
             answer_id, error = None, stripe_message(exc)
             log.warning("%s on %s failed at Stripe: %s", request.action_type, request.target_id, error)
     status = "failed" if error else "succeeded"
-    record_outcome(actions, request, status, answer_id, error, on_success, answer)
+    record_outcome(write, request, status, answer_id, error, on_success, answer)
     return ActionResult(status, answer_id, error, request.action_id, replayed=False)

@@ -57,7 +57,10 @@ def stripe_call_limiter(engine: sa.Engine, calls_per_second: int = STRIPE_CALLS_
     """A limiter over the bucket table public.ratelimit___stripe_calls, shared by every process on the warehouse."""
     from psycopg_pool import ConnectionPool
 
-    pool = ConnectionPool(libpq_url(engine), min_size=1, max_size=4, open=True)
+    # The bucket's rows live for a second and only pace calls: they need no flush to disk at each commit (a
+    # crash forgets the last second's calls). Every other process still sees each row once it is committed.
+    pool = ConnectionPool(libpq_url(engine), min_size=1, max_size=4, open=True,
+                          kwargs={"options": "-c synchronous_commit=off"})
     return Limiter(PostgresBucket(pool, "stripe_calls", [Rate(calls_per_second, Duration.SECOND)]))
 
 

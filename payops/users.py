@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,11 +68,12 @@ def list_users(engine: sa.Engine) -> list[User]:
         return [User(*row) for row in rows]
 
 
-def find_user(engine: sa.Engine, email: str | None) -> User | None:
-    """The active or disabled user for a signed-in email; None for an unknown (or missing) identity."""
+def find_user(db: sa.Engine | sa.Connection, email: str | None) -> User | None:
+    """The active or disabled user for a signed-in email; None for an unknown (or missing) identity. On a
+    connection the caller already holds (the admin actions read everything through one), or an engine."""
     if not email:
         return None
-    with engine.connect() as conn:
+    with db.connect() if isinstance(db, sa.Engine) else nullcontext(db) as conn:
         row = conn.execute(sa.text("""
             select email, role, active, added_by, added_at from ops.users where email = lower(:email)
         """), {"email": email.strip()}).one_or_none()

@@ -34,7 +34,7 @@ from actions.disputes import (
     upload_evidence_file,
 )
 from actions.errors import ActionInvalid, ActionRefused
-from actions.fraud import decide
+from actions.fraud import decide, describe_decision
 from actions.guards import enroll_totp, verify_totp
 from actions.local_stripe import serving as local_stripe_server
 from actions.refunds import RefundForm, charge_facts, describe_refund, refund
@@ -318,6 +318,27 @@ def test_fraud_decisions_are_recorded_with_a_note(actions, totp_secrets):
         assert current.scalar_one() == "dismissed"
     assert [tuple(r) for r in history] == [("confirmed_fraud", ADMIN, "stolen cards"),
                                            ("dismissed", ADMIN, "bank confirmed")]
+
+
+def test_a_fraud_decision_on_a_charge_is_reported_to_stripe_before_it_is_recorded(actions, stripe_url, totp_secrets):
+    paid = charge(actions.stripe, actions.engine, 3000)
+    assert describe_decision("charge", paid.id, "confirmed_fraud", "stolen card") == (
+        f"flag charge {paid.id} as confirmed fraud, note: stolen card; and report it to Stripe as fraudulent")
+    flagged = decide(actions, ADMIN, "charge", paid.id, "confirmed_fraud", "stolen card", new_idempotency_key())
+    at_stripe = httpx.get(f"{stripe_url}/v1/charges/{paid.id}", headers={"Authorization": "Bearer sk_test_local"})
+    assert at_stripe.json()["fraud_details"] == {"user_report": "fraudulent"}
+    assert flagged.succeeded and flagged.stripe_object_id == paid.id
+    cleared = decide(actions, ADMIN, "charge", paid.id, "dismissed", "card holder confirmed", new_idempotency_key())
+    assert cleared.succeeded and actions.stripe.v1.charges.retrieve(paid.id).fraud_details.user_report == "safe"
+
+    ghost = decide(actions, ADMIN, "charge", "ch_unknown_at_stripe", "confirmed_fraud", "stolen card",
+                   new_idempotency_key())
+    assert ghost.status == "failed" and "ch_unknown_at_stripe" in ghost.error
+    with actions.engine.connect() as conn:
+        decided = conn.execute(sa.text("select entity_id, status from ops.fraud_alerts where decided_by = :admin "
+                                       "and entity_type = 'charge' order by alert_row_id"), {"admin": ADMIN}).all()
+    assert [tuple(r) for r in decided] == [(paid.id, "confirmed_fraud"), (paid.id, "dismissed")], \
+        "Stripe refused the ghost's report: no decision recorded for it"
 
 
 def test_the_events_an_action_caused_are_linked_through_their_idempotency_key(actions, totp_secrets):

@@ -2,7 +2,7 @@
 through its confirmation to Stripe and the audit log, and the refusal of analysts and strangers.
 
 Sign-in itself belongs to the app's auth module (OpenID Connect); here `auth.current_user` is set to the user a
-signed-in identity would map to. Browser flows (Playwright) follow once sign-in is merged."""
+signed-in identity would map to. The same flows signed in for real, in chromium: tests/test_admin_browser.py."""
 
 from __future__ import annotations
 

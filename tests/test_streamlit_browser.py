@@ -10,29 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Page, sync_playwright
-from streamlit_fixtures import ADMIN, ANALYST, APP_PATH, DISABLED, UNKNOWN, add_app_users, free_port
+from browser_fixtures import CHROMIUM_ARGS, RENDER_TIMEOUT_MS, settle, sign_in_as
+from playwright.sync_api import sync_playwright
+from streamlit_fixtures import ADMIN, ANALYST, DISABLED, UNKNOWN
 
-from streamlit_app import sign_in
+pytest_plugins = ["streamlit_fixtures", "browser_fixtures"]
 
-pytest_plugins = ["streamlit_fixtures"]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-STARTUP_TIMEOUT_SECONDS = 60
-RENDER_TIMEOUT_MS = 60_000
 PAGES = {"overview": "", "revenue": "revenue", "failures": "failures", "disputes": "disputes", "refunds": "refunds",
          "transactions": "transactions", "students": "students", "reconciliation": "reconciliation",
          "fraud": "fraud", "webhooks": "webhooks", "system_health": "system_health"}
@@ -40,80 +28,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
 @pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing; install it with `apt-get install -y chromium`"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set, so the browser test may not be skipped)")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
 def screenshot_dir(tmp_path: Path) -> Path:
     return SCREENSHOTS if os.environ.get("PAYOPS_UPDATE_SCREENSHOTS") else tmp_path
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args[:3]} exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
-
-
-def started(command: list[str], health_url: str, log_path: Path, env: dict) -> subprocess.Popen:
-    process = subprocess.Popen(command, env=env, cwd=APP_PATH.parents[1], stdout=log_path.open("w"),
-                               stderr=subprocess.STDOUT)
-    wait_until_healthy(health_url, process, log_path)
-    return process
-
-
-@pytest.fixture
-def app_url(pipeline_env, tmp_path: Path) -> Iterator[str]:
-    """Streamlit and the mock provider, on free ports, with secrets.toml written as `payops serve` writes it."""
-    add_app_users(pipeline_env.engine)
-    app_port, provider_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{app_port}"
-    env = {**os.environ, **sign_in.mock_provider_env(provider_port), "PAYOPS_APP_URL": url}
-    secrets = sign_in.write_secrets(pipeline_env.settings, app_port, env, tmp_path / "secrets.toml")
-    provider = started(sign_in.mock_provider_command(provider_port),
-                       f"http://127.0.0.1:{provider_port}/.well-known/openid-configuration", tmp_path / "oidc.log", env)
-    app = None
-    try:
-        app = started(
-            [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(app_port), "--secrets.files", str(secrets)],
-            f"{url}/_stcore/health", tmp_path / "streamlit.log", env,
-        )
-        yield url
-    finally:
-        for process in (app, provider):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
-
-
-def settle(page: Page) -> None:
-    """Wait until the page's script has run to its end (Streamlit marks its root element) and shows a title."""
-    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=RENDER_TIMEOUT_MS)
-    page.locator("h1").first.wait_for(timeout=RENDER_TIMEOUT_MS)
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator("body").inner_text()
-
-
-def sign_in_as(page: Page, app_url: str, email: str) -> None:
-    page.goto(app_url)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/oauth2/authorize**", timeout=RENDER_TIMEOUT_MS)
-    page.fill("input[name=sub]", email)
-    page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{app_url}/**", timeout=RENDER_TIMEOUT_MS)
-    settle(page)
 
 
 def a_seeded_figure(pipeline) -> str:

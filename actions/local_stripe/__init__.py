@@ -11,6 +11,7 @@ to the same aiohttp application, following Stripe's documented request, response
   localstripe's own /_config routes).
 - Files: POST /v1/files (multipart: file, purpose), GET /v1/files/{id}.
 - POST /v1/payment_intents/{id}/confirm with `payment_method`, from requires_payment_method.
+- `reason` on POST /v1/refunds, and `fraud_details[user_report]` on POST /v1/charges/{id}.
 
 Run it with `python -m actions.local_stripe --port 8420` (127.0.0.1 only). Nothing is written to disk.
 """
@@ -21,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import httpx
@@ -34,11 +35,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[str]:
-    """Run the local Stripe in a subprocess on a free 127.0.0.1 port; yields its base address."""
+def serving(*args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Run the local Stripe in a subprocess on a free 127.0.0.1 port; yields its base address. `env` is the
+    subprocess's whole environment (default: this process's), which --seed reads the warehouse's address from."""
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "actions.local_stripe", "--port", str(port), *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

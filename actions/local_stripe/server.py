@@ -233,6 +233,30 @@ async def refund_with_reason(request: web.Request, handler):
     return await handler(request)
 
 
+USER_REPORTS = ("fraudulent", "safe")
+
+
+@web.middleware
+async def charge_fraud_details(request: web.Request, handler):
+    """localstripe refuses Stripe's `fraud_details` on a charge update; take the user report as Stripe does and
+    show it on the charge (fraud_details.user_report)."""
+    parts = request.path.strip("/").split("/")
+    if request.method == "POST" and len(parts) == 3 and parts[:2] == ["v1", "charges"]:
+        data = await localstripe.get_post_data(request) or {}
+        if "fraud_details" in data:
+            report = (data.pop("fraud_details") or {}).get("user_report")
+            if report not in USER_REPORTS:
+                return _stripe_error(400, f"Invalid fraud_details[user_report]: must be one of "
+                                          f"{', '.join(USER_REPORTS)}", param="fraud_details[user_report]")
+            data.pop("expand", None)
+            if f"charge:{parts[2]}" not in store:
+                return _stripe_error(404, f"No such charge: '{parts[2]}'", code="resource_missing", param="id")
+            charge = Charge._api_update(parts[2], **data)
+            charge.fraud_details = {"user_report": report}
+            return localstripe.json_response(charge._export())
+    return await handler(request)
+
+
 def seed(charges: list[dict], disputes_seen: list[dict]) -> int:
     """Load objects the warehouse knows (the demo's), under their own ids: succeeded charges (on a test card) and
     their disputes, so every admin form can be tried on what the dashboards show. Returns how many."""
@@ -257,6 +281,7 @@ def build_app() -> web.Application:
     app.middlewares.append(idempotency_middleware)
     app.middlewares.append(confirm_with_payment_method)
     app.middlewares.append(refund_with_reason)
+    app.middlewares.append(charge_fraud_details)
     app.router.add_post("/v1/files", create_file)
     app.router.add_get("/v1/files/{id}", retrieve_file)
     app.router.add_get("/v1/disputes", list_disputes)
