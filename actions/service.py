@@ -39,7 +39,8 @@ ADMIN_ACTIONS_PER_HOUR = 60
 
 
 def new_idempotency_key() -> str:
-    """Made when a form opens, kept with it until it is answered."""
+    """Made when a form opens, kept with it until it is answered. raw.stripe_events indexes the keys with this prefix
+    only (migration 0012), which is how ops.admin_action_events finds the events an action caused."""
     return f"payops-{uuid.uuid4()}"
 
 

@@ -1,5 +1,5 @@
-"""Replay into the monthly-partitioned raw.stripe_events (migration 0010) against a plain COPY, and whether ingest
-slows as the table grows.
+"""Replay into the monthly-partitioned raw.stripe_events (migration 0010) against a COPY of the same JSON lines into
+a one-column jsonb table (replay_bench.py's baseline), and whether ingest slows as the table grows.
 
 Issue 16 asks that replay into the partitioned table stays within 1.5x of COPY at 1,000,000 events spread over
 12 monthly partitions. The events are the demo generator's (seed 7), with each event's `created` moved to a day
@@ -29,15 +29,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay_bench import (  # noqa: E402  (the replay bench's harness: same COPY baseline, same child replay)
-    BARE_COLUMNS,
+    BARE_TABLE,
     DAYS,
     END,
     EVENTS_PER_STUDENT,
     MARGIN,
     SEED,
     checkpoint,
+    count_lines,
     execute,
-    extract_tsv,
     jsonl_files,
     load_avg,
     log,
@@ -123,12 +123,11 @@ def run(args: argparse.Namespace) -> dict:
             execute(engine, f"select raw.ensure_stripe_events_partitions('{FIRST_MONTH}', '{last}')")
         url = engine.url.render_as_string(hide_password=False)
         chunks = prepare(settings, home, args.events)
-        tsv = home / "events.tsv"
-        rows = extract_tsv(chunks, tsv)
-        execute(engine, f"create table bench_copy ({BARE_COLUMNS})")
+        rows = sum(count_lines(chunk) for chunk in chunks)
+        execute(engine, BARE_TABLE)
         checkpoint(engine)
-        log(f"COPY {rows:,} rows into a bare table; load {load_avg()}")
-        copy_run = timed_copy(engine, tsv, settings.pgdata)
+        log(f"COPY {rows:,} JSON lines into a one-column jsonb table; load {load_avg()}")
+        copy_run = timed_copy(engine, chunks, settings.pgdata)
         log(f"    COPY: {copy_run['seconds']:.1f} s")
         execute(engine, "drop table bench_copy")
         checkpoint(engine)

@@ -1,16 +1,21 @@
-"""Benchmark `ingest.stripe_events.replay` (what `payops ingest replay` runs) against two baselines.
+"""Benchmark `ingest.stripe_events.replay` (what `payops ingest replay` runs) against a plain COPY of the same lines.
 
-The foundation issue asks that replaying 1,000,000 generated Stripe events
-  1. takes at most 2x a plain Postgres `COPY` of the same rows into a bare table (same run, same server);
-  2. runs at least 10x faster than a pandas `DataFrame.to_sql` load of the same events (compared on 50,000);
-  3. peaks at or under 500 MB of memory (max RSS of the process running the replay).
+Issue 10 asks that replaying 1,000,000 Stripe events takes at most 1.5x the time of a `COPY` of the same JSON lines
+into a bare one-column `jsonb` table, median of three alternating runs; the foundation issue's memory target stays:
+at most 500 MB peak RSS for the replay's process.
+
+The COPY streams the event files byte for byte, with nothing extracted or escaped beforehand (CSV format whose quote
+and delimiter are control characters, which JSON never holds unescaped). The replay goes into raw.stripe_events with
+every index, constraint and the webhook event log it keeps, partitioned by month with the partitions of the events'
+months made beforehand (as the daily upkeep job makes them).
 
 Everything happens in a fresh embedded Postgres under its own PAYOPS_HOME (a temporary folder unless --home),
 so the numbers do not depend on, or disturb, anybody's warehouse. Run it on a quiet machine: it prints the
 load average before each timed step so a noisy run can be recognised.
 
-    .venv/bin/python bench/replay_bench.py                      # the real thing: 1M events, several minutes
-    .venv/bin/python bench/replay_bench.py --events 20000 --pandas-events 5000   # a quick smoke run
+    .venv/bin/python bench/replay_bench.py --home /tmp/rb --prepare   # generate 1M events once (not timed)
+    .venv/bin/python bench/replay_bench.py --home /tmp/rb --repeat 3  # the issue's measure
+    .venv/bin/python bench/replay_bench.py --events 20000             # a quick smoke run
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,17 +45,12 @@ EVENTS_PER_STUDENT = 21.0
 """Measured with the seed, days and end above; students are sized from it with a margin, then trimmed."""
 MARGIN = 1.03
 COPY_BLOCK = 1 << 20
-PANDAS_CHUNKSIZE = 10_000
-TARGET_COPY_RATIO = 2.0
-TARGET_PANDAS_RATIO = 10.0
+TARGET_COPY_RATIO = 1.5
 TARGET_RSS_MB = 500.0
 BENCH_MARKER = ".replay-bench.json"
-
-BARE_COLUMNS = (
-    "event_id text, event_type text, api_version text, livemode boolean, created_at timestamptz,"
-    " object_type text, object_id text, payload jsonb, received_at timestamptz default now(), source text"
-)
-COPY_COLUMNS = "event_id, event_type, api_version, livemode, created_at, object_type, object_id, payload, source"
+BARE_TABLE = "create table bench_copy (payload jsonb)"
+COPY_LINES = "copy bench_copy (payload) from stdin (format csv, quote e'\\x01', delimiter e'\\x02')"
+"""Each line as one field, untouched: JSON escapes every control character inside its strings."""
 SOURCE = "bench"
 
 
@@ -60,7 +60,7 @@ def vm_status(field: str) -> int:
 
     VmHWM belongs to the address space exec created, so unlike ru_maxrss it does not inherit the
     parent's peak: Linux carries the pre-exec high-water mark into ru_maxrss, and the parent here
-    has pandas imported and large buffers behind it."""
+    has the generator's large buffers behind it."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
@@ -190,53 +190,6 @@ def trim_to(files: list[Path], limit: int) -> list[Path]:
     return kept
 
 
-def head_lines(files: list[Path], limit: int, out: Path) -> None:
-    with out.open("wb") as sink:
-        for path in files:
-            with path.open("rb") as f:
-                for line in f:
-                    if limit <= 0:
-                        return
-                    sink.write(line)
-                    limit -= 1
-
-
-def copy_text(value: object) -> bytes:
-    """One field in COPY's text format."""
-    if value is None:
-        return b"\\N"
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
-    text = str(value)
-    if any(c in text for c in "\\\t\n\r"):
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text.encode()
-
-
-def extract_tsv(files: list[Path], out: Path) -> int:
-    """The rows replay would stage, pre-extracted for COPY (not timed): same parser, same columns."""
-    from ingest.stripe_events import parse_event
-
-    rows = 0
-    with out.open("wb", buffering=COPY_BLOCK) as sink:
-        for path in files:
-            with path.open("rb") as f:
-                for line in f:
-                    raw = line.rstrip(b"\r\n")
-                    if not raw.strip():
-                        continue
-                    event_id, event_type, api_version, livemode, created, object_type, object_id, _ = parse_event(raw)
-                    created_at = created.isoformat()
-                    fields = [copy_text(v) for v in (event_id, event_type, api_version, livemode, created_at,
-                                                     object_type, object_id)]
-                    # JSON Lines never hold a raw tab or newline; backslashes are the only thing to escape.
-                    fields.append(raw.replace(b"\\", b"\\\\"))
-                    fields.append(SOURCE.encode())
-                    sink.write(b"\t".join(fields) + b"\n")
-                    rows += 1
-    return rows
-
-
 def checkpoint(engine) -> None:
     """Flush dirty buffers before a timed step so it does not pay for the previous one's writes."""
     import sqlalchemy as sa
@@ -260,16 +213,18 @@ def scalar(engine, statement: str):
         return conn.execute(sa.text(statement)).scalar()
 
 
-def timed_copy(engine, tsv: Path, pgdata: Path) -> dict:
+def timed_copy(engine, files: list[Path], pgdata: Path) -> dict:
+    """COPY the event files, byte for byte, into the bare one-column jsonb table, in one transaction."""
     raw = engine.raw_connection()
     try:
         driver = raw.driver_connection
         server, cpu = server_cpu(pgdata), time.process_time()
         start = time.perf_counter()
-        with driver.cursor() as cur, cur.copy(f"copy bench_copy ({COPY_COLUMNS}) from stdin") as copy, \
-                tsv.open("rb") as f:
-            while block := f.read(COPY_BLOCK):
-                copy.write(block)
+        with driver.cursor() as cur, cur.copy(COPY_LINES) as copy:
+            for path in files:
+                with path.open("rb") as f:
+                    while block := f.read(COPY_BLOCK):
+                        copy.write(block)
         driver.commit()
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "client_cpu": time.process_time() - cpu,
@@ -278,44 +233,23 @@ def timed_copy(engine, tsv: Path, pgdata: Path) -> dict:
         raw.close()
 
 
-def timed_pandas(engine, path: Path, pgdata: Path) -> dict:
-    """A typical pandas load: parse the lines, build a DataFrame of the same columns, `to_sql` it."""
-    import orjson
-    import pandas as pd
-    from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
-
-    server, cpu = server_cpu(pgdata), time.process_time()
-    start = time.perf_counter()
-    records = []
-    with path.open("rb") as f:
-        for line in f:
-            event = orjson.loads(line)
-            obj = event["data"]["object"]
-            records.append((event["id"], event["type"], event.get("api_version"), event["livemode"],
-                            event["created"], obj.get("object"), obj.get("id"), event))
-    df = pd.DataFrame.from_records(records, columns=["event_id", "event_type", "api_version", "livemode",
-                                                     "created_at", "object_type", "object_id", "payload"])
-    df["created_at"] = pd.to_datetime(df["created_at"], unit="s", utc=True)
-    df["source"] = SOURCE
-    df.to_sql("bench_pandas", engine, if_exists="append", index=False, method=None, chunksize=PANDAS_CHUNKSIZE,
-              dtype={"payload": JSONB, "created_at": TIMESTAMP(timezone=True)})
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": len(df), "client_cpu": time.process_time() - cpu,
-            "server_cpu": server_cpu(pgdata) - server}
+def event_month_partitions(engine) -> None:
+    """The monthly partitions of the generated events' months, as the daily upkeep job would have made them."""
+    first = END - timedelta(days=DAYS)
+    execute(engine, f"select raw.ensure_stripe_events_partitions('{first:%Y-%m-01}', '{END:%Y-%m-01}')")
 
 
 # --------------------------------------------------------------------------------------------- the run
-def prepare_events(settings, home: Path, events: int, pandas_events: int) -> dict:
+def prepare_events(settings, home: Path, events: int) -> dict:
     """Generate (or reuse, when --home already holds this exact set) the events, trimmed to `events` lines."""
     from demo.generate import generate_demo_data
 
     landing = home / "landing" / "stripe"
     marker = home / BENCH_MARKER
-    wanted = {"events": events, "seed": SEED, "days": DAYS, "end": END.isoformat(), "pandas_events": pandas_events}
+    wanted = {"events": events, "seed": SEED, "days": DAYS, "end": END.isoformat()}
     if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
-        info = json.loads(marker.read_text())
         log(f"reusing the events generated earlier in {home}")
-        return info
+        return json.loads(marker.read_text())
     students = max(21, int(events / EVENTS_PER_STUDENT * MARGIN) + 1)
     log(f"generating events: students={students} days={DAYS} seed={SEED} end={END} (write_app=False)")
     start = time.perf_counter()
@@ -325,20 +259,10 @@ def prepare_events(settings, home: Path, events: int, pandas_events: int) -> dic
     log(f"generated {summary.events_written:,} events ({summary.unique_events:,} unique) "
         f"in {generated_seconds:.0f} s")
     files = trim_to(jsonl_files(landing), events)
-    lines = sum(count_lines(f) for f in files)
-    pandas_file = home / "pandas" / "events-pandas.jsonl"
-    pandas_file.parent.mkdir(parents=True, exist_ok=True)
-    head_lines(files, pandas_events, pandas_file)
-    log("extracting the COPY baseline's rows (not timed)")
-    tsv = home / "copy" / "events.tsv"
-    tsv.parent.mkdir(parents=True, exist_ok=True)
-    tsv_rows = extract_tsv(files, tsv)
     info = {
         "wanted": wanted, "students": students, "generated_events": summary.events_written,
-        "generated_seconds": round(generated_seconds, 1), "events": lines, "tsv_rows": tsv_rows,
-        "pandas_events": count_lines(pandas_file), "files": [str(f) for f in files],
-        "jsonl_bytes": sum(f.stat().st_size for f in files), "tsv_bytes": tsv.stat().st_size,
-        "pandas_bytes": pandas_file.stat().st_size, "pandas_file": str(pandas_file), "tsv": str(tsv),
+        "generated_seconds": round(generated_seconds, 1), "events": sum(count_lines(f) for f in files),
+        "files": [str(f) for f in files], "jsonl_bytes": sum(f.stat().st_size for f in files),
     }
     marker.write_text(json.dumps(info))
     return info
@@ -361,8 +285,11 @@ def run(args: argparse.Namespace) -> dict:
     try:
         engine = ready_engine(settings)
         url = engine.url.render_as_string(hide_password=False)
-        data = prepare_events(settings, home, args.events, args.pandas_events)
+        data = prepare_events(settings, home, args.events)
+        if args.prepare:
+            return {}
         files = [Path(f) for f in data["files"]]
+        event_month_partitions(engine)
         results: dict = {"machine": machine(), "postgres": scalar(engine, "select version()"),
                          "settings": {k: scalar(engine, f"show {k}") for k in
                                       ("shared_buffers", "max_wal_size", "synchronous_commit", "wal_level")},
@@ -372,18 +299,20 @@ def run(args: argparse.Namespace) -> dict:
                          "copy_seconds": [], "copy_runs": [], "payops_seconds": [], "payops_runs": [], "load": {}}
         pgdata = settings.pgdata
 
-        execute(engine, "drop table if exists bench_copy", f"create table bench_copy ({BARE_COLUMNS})",
-                "truncate raw.stripe_events cascade", "truncate ops.rejected_records")
+        execute(engine, "drop table if exists bench_copy", BARE_TABLE, "truncate raw.stripe_events",
+                "truncate ops.rejected_records")
         for attempt in range(1, args.repeat + 1):
-            execute(engine, "truncate bench_copy", "truncate raw.stripe_events cascade")
+            execute(engine, "truncate bench_copy", "truncate raw.stripe_events")
             checkpoint(engine)
             results["load"][f"copy#{attempt}"] = load_avg()
-            log(f"[{attempt}/{args.repeat}] COPY {data['tsv_rows']:,} rows into a bare table; load {load_avg()}")
-            copy_run = timed_copy(engine, Path(data["tsv"]), pgdata)
+            log(f"[{attempt}/{args.repeat}] COPY {data['events']:,} JSON lines into a one-column jsonb table; "
+                f"load {load_avg()}")
+            copy_run = timed_copy(engine, files, pgdata)
             results["copy_seconds"].append(copy_run["seconds"])
             results["copy_runs"].append(copy_run)
             log(f"    COPY: {copy_run['seconds']:.1f} s (CPU: client {copy_run['client_cpu']:.1f} s, "
                 f"server {copy_run['server_cpu']:.1f} s)")
+            execute(engine, "truncate bench_copy")  # the replay writes into a server without the COPY's gigabytes
             migrate(engine)  # ingest/ may have moved on since the run started; replay needs its tables
             checkpoint(engine)
             results["load"][f"payops#{attempt}"] = load_avg()
@@ -394,36 +323,14 @@ def run(args: argparse.Namespace) -> dict:
             log(f"    replay: {stats['seconds']:.1f} s, {stats['loaded']:,} loaded, {stats['duplicates']:,} "
                 f"duplicates, {stats['rejected']} rejected, peak RSS {stats['peak_rss_kb'] / 1024:.0f} MB "
                 f"(CPU: client {stats['client_cpu']:.1f} s, server {stats['server_cpu']:.1f} s)")
-        results["sizes"] = {
-            "bench_copy": scalar(engine, "select pg_size_pretty(pg_total_relation_size('bench_copy'))"),
-            "raw.stripe_events": scalar(engine,
-                                        "select pg_size_pretty(pg_total_relation_size('raw.stripe_events'))"),
-        }
-        execute(engine, "drop table bench_copy")  # gigabytes we no longer need
-
-        # pandas against payops on the first --pandas-events events.
-        execute(engine, "drop table if exists bench_pandas", f"create table bench_pandas ({BARE_COLUMNS})",
-                "truncate raw.stripe_events cascade")
-        checkpoint(engine)
-        results["load"]["pandas"] = load_avg()
-        log(f"pandas to_sql of {data['pandas_events']:,} events; load {load_avg()}")
-        pandas_run = timed_pandas(engine, Path(data["pandas_file"]), pgdata)
-        results["pandas_run"] = pandas_run
-        results["pandas_seconds"], results["pandas_rows"] = pandas_run["seconds"], pandas_run["rows"]
-        log(f"    pandas: {pandas_run['seconds']:.1f} s (CPU: client {pandas_run['client_cpu']:.1f} s, "
-            f"server {pandas_run['server_cpu']:.1f} s)")
-        migrate(engine)
-        checkpoint(engine)
-        results["load"]["payops_small"] = load_avg()
-        log(f"payops replay of the same {data['pandas_events']:,} events; load {load_avg()}")
-        small = run_child(url, [Path(data["pandas_file"])], pgdata)
-        results["payops_small"] = small
-        log(f"    replay: {small['seconds']:.2f} s")
-        execute(engine, "drop table bench_pandas", "truncate raw.stripe_events cascade")
+        results["sizes"] = {"raw.stripe_events": scalar(
+            engine, "select pg_size_pretty(sum(pg_total_relation_size(inhrelid))) from pg_inherits "
+                    "where inhparent = 'raw.stripe_events'::regclass")}
+        execute(engine, "drop table bench_copy", "truncate raw.stripe_events")
     finally:
         stopped = stop_embedded(settings)
         log(f"embedded Postgres {'stopped' if stopped else 'was not running'}")
-        if created_home and not args.keep:
+        if created_home and not args.keep and not args.prepare:
             shutil.rmtree(home, ignore_errors=True)
             log(f"removed {home}")
         else:
@@ -432,29 +339,25 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def summarize(r: dict) -> dict:
-    copy_s = statistics.median(r["copy_seconds"])
-    payops_s = statistics.median(r["payops_seconds"])
-    rss_mb = max(run["peak_rss_kb"] for run in r["payops_runs"] + [r["payops_small"]]) / 1024
-
     def cpu(run: dict) -> float:
         return run["client_cpu"] + run["server_cpu"]
 
     return {
-        "copy_s": copy_s, "payops_s": payops_s, "rss_mb": rss_mb,
-        "copy_ratio": payops_s / copy_s,
+        "copy_s": statistics.median(r["copy_seconds"]), "payops_s": statistics.median(r["payops_seconds"]),
+        "rss_mb": max(run["peak_rss_kb"] for run in r["payops_runs"]) / 1024,
+        "copy_ratio": statistics.median(r["payops_seconds"]) / statistics.median(r["copy_seconds"]),
         "copy_ratio_best": min(r["payops_seconds"]) / min(r["copy_seconds"]),
-        "pandas_ratio": r["pandas_seconds"] / r["payops_small"]["seconds"],
         "copy_cpu": statistics.median(cpu(x) for x in r["copy_runs"]),
         "payops_cpu": statistics.median(cpu(x) for x in r["payops_runs"]),
-        "pandas_cpu": cpu(r["pandas_run"]), "payops_small_cpu": cpu(r["payops_small"]),
+        "copy_server_cpu": statistics.median(x["server_cpu"] for x in r["copy_runs"]),
+        "payops_server_cpu": statistics.median(x["server_cpu"] for x in r["payops_runs"]),
     }
 
 
 def report(r: dict) -> str:
     s = summarize(r)
     d = r["data"]
-    n, m = d["events"], r["pandas_rows"]
-    small = r["payops_small"]
+    n = d["events"]
 
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "FAIL"
@@ -466,12 +369,8 @@ def report(r: dict) -> str:
     med_payops = sorted(r["payops_runs"], key=lambda x: x["seconds"])[len(r["payops_runs"]) // 2]
     rows = [
         ("step", "events", "seconds", "events/s", "CPU s client + server"),
-        ("COPY into bare table", f"{d['tsv_rows']:,}", f"{s['copy_s']:.1f}", f"{d['tsv_rows'] / s['copy_s']:,.0f}",
-         cpus(med_copy)),
+        ("COPY into one-column jsonb", f"{n:,}", f"{s['copy_s']:.1f}", f"{n / s['copy_s']:,.0f}", cpus(med_copy)),
         ("payops replay", f"{n:,}", f"{s['payops_s']:.1f}", f"{n / s['payops_s']:,.0f}", cpus(med_payops)),
-        ("pandas to_sql", f"{m:,}", f"{r['pandas_seconds']:.1f}", f"{m / r['pandas_seconds']:,.0f}",
-         cpus(r["pandas_run"])),
-        ("payops replay (same)", f"{m:,}", f"{small['seconds']:.2f}", f"{m / small['seconds']:,.0f}", cpus(small)),
     ]
     width = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
@@ -481,10 +380,10 @@ def report(r: dict) -> str:
         f"Python {r['machine']['python']}",
         f"postgres: {r['postgres'].split(' on ')[0]} (embedded; "
         + ", ".join(f"{k}={v}" for k, v in r["settings"].items()) + ")",
-        f"input: {n:,} events in {d['file_count']} JSONL file(s), {d['jsonl_bytes'] / 1e9:.2f} GB "
-        f"(COPY file {d['tsv_bytes'] / 1e9:.2f} GB); pandas subset {m:,} events, {d['pandas_bytes'] / 1e6:.0f} MB",
-        f"repetitions: {r['repeat']} (median shown); COPY runs {', '.join(f'{x:.1f}' for x in r['copy_seconds'])} s; "
-        f"replay runs {', '.join(f'{x:.1f}' for x in r['payops_seconds'])} s",
+        f"input: {n:,} events in {d['file_count']} JSONL file(s), {d['jsonl_bytes'] / 1e9:.2f} GB",
+        f"repetitions: {r['repeat']} alternating (median shown); COPY runs "
+        f"{', '.join(f'{x:.1f}' for x in r['copy_seconds'])} s; replay runs "
+        f"{', '.join(f'{x:.1f}' for x in r['payops_seconds'])} s",
         "load average (1/5/15 min) before each step: " + "; ".join(f"{k} {v}" for k, v in r["load"].items()),
         "",
     ]
@@ -494,10 +393,8 @@ def report(r: dict) -> str:
         "",
         f"payops / COPY     = {s['copy_ratio']:5.2f}x   (target <= {TARGET_COPY_RATIO:g})   "
         f"{verdict(s['copy_ratio'] <= TARGET_COPY_RATIO)}"
-        f"   [best runs {s['copy_ratio_best']:.2f}x; CPU seconds {s['payops_cpu'] / s['copy_cpu']:.2f}x]",
-        f"pandas / payops   = {s['pandas_ratio']:5.1f}x   (target >= {TARGET_PANDAS_RATIO:g})   "
-        f"{verdict(s['pandas_ratio'] >= TARGET_PANDAS_RATIO)}"
-        f"   [CPU seconds {s['pandas_cpu'] / s['payops_small_cpu']:.1f}x]",
+        f"   [best runs {s['copy_ratio_best']:.2f}x; CPU seconds {s['payops_cpu'] / s['copy_cpu']:.2f}x, "
+        f"server's alone {s['payops_server_cpu'] / s['copy_server_cpu']:.2f}x]",
         f"peak RSS (replay) = {s['rss_mb']:5.0f} MB  (target <= {TARGET_RSS_MB:g})   "
         f"{verdict(s['rss_mb'] <= TARGET_RSS_MB)}",
         f"  (RSS after imports and connecting, before replay: "
@@ -505,7 +402,7 @@ def report(r: dict) -> str:
     ]
     run0 = r["payops_runs"][0]
     lines.append(f"replay result: {run0['loaded']:,} loaded, {run0['duplicates']:,} duplicates, "
-                 f"{run0['rejected']} rejected; table sizes {r['sizes']}")
+                 f"{run0['rejected']} rejected; stored {r['sizes']}")
     return "\n".join(lines)
 
 
@@ -513,27 +410,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=(
             "Time `payops ingest replay` (ingest.stripe_events.replay) on generated Stripe events against a "
-            "plain COPY of the same rows into a bare table, and against pandas to_sql on a smaller subset; "
-            "measure the replay's peak memory. Starts its own embedded Postgres under a fresh PAYOPS_HOME, "
-            "prints the ratios with PASS/FAIL against the foundation issue's targets "
-            f"(replay <= {TARGET_COPY_RATIO:g}x COPY, >= {TARGET_PANDAS_RATIO:g}x faster than pandas, "
-            f"<= {TARGET_RSS_MB:g} MB peak RSS) and exits 1 when one fails. Needs ~4.2 GB of input files per "
-            "million events (JSONL and the COPY file) plus ~4.5 GB in Postgres, deleted at the end unless --keep."
+            "COPY of the same JSON lines into a bare one-column jsonb table, alternating, and measure the replay's "
+            "peak memory. Starts its own embedded Postgres under a fresh PAYOPS_HOME, prints the ratios with "
+            f"PASS/FAIL against the targets (replay <= {TARGET_COPY_RATIO:g}x COPY, median of the runs; "
+            f"<= {TARGET_RSS_MB:g} MB peak RSS) and exits 1 when one fails. Needs ~2 GB of event files per "
+            "million events plus ~5 GB in Postgres, deleted at the end unless --keep or --home."
         ),
         epilog="Run it alone: other heavy work on the machine (tests, builds) skews the timings.",
     )
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="events to replay and COPY (default 1,000,000); generated with the demo generator "
                              f"(seed {SEED}, {DAYS} days ending {END}) and trimmed to exactly this many lines")
-    parser.add_argument("--pandas-events", type=int, default=50_000,
-                        help="the first N events are loaded with pandas to_sql and with replay to compare the two "
-                             "(default 50,000)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="COPY/replay repetitions at full size, tables truncated between them; the median "
-                             "is reported (default 1)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="alternating COPY/replay runs at full size, tables emptied between them; the median "
+                             "is reported (default 3)")
     parser.add_argument("--home", help="PAYOPS_HOME for the run: embedded Postgres data and generated events "
                                        "(default: a fresh temporary folder). An existing folder is kept, and "
                                        "events generated there earlier with the same sizes are reused.")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only generate the events into --home and exit, so that a later timed run (under a "
+                             "shared lock, say) spends no time generating")
     parser.add_argument("--keep", action="store_true",
                         help="keep the data folder (gigabytes) instead of deleting it at the end")
     parser.add_argument("--json", type=Path, help="also write the raw measurements to this JSON file")
@@ -544,21 +440,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_url:
         child_replay(args.child_url, args.child_files or [])
         return 0
-    if args.events < 1 or args.pandas_events < 1 or args.repeat < 1:
-        parser.error("--events, --pandas-events and --repeat must be at least 1")
-    if args.pandas_events > args.events:
-        parser.error("--pandas-events cannot exceed --events")
+    if args.events < 1 or args.repeat < 1:
+        parser.error("--events and --repeat must be at least 1")
+    if args.prepare and not args.home:
+        parser.error("--prepare needs --home, where the events are kept for the timed run")
 
     results = run(args)
-    text = report(results)
-    print(text)
-    if args.json:
-        results["summary"] = summarize(results)
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+    if args.prepare:
+        return 0
+    print(report(results))
     s = summarize(results)
-    ok = (s["copy_ratio"] <= TARGET_COPY_RATIO and s["pandas_ratio"] >= TARGET_PANDAS_RATIO
-          and s["rss_mb"] <= TARGET_RSS_MB)
-    return 0 if ok else 1
+    if args.json:
+        args.json.write_text(json.dumps(results | {"summary": s}, indent=2, default=str))
+    return 0 if s["copy_ratio"] <= TARGET_COPY_RATIO and s["rss_mb"] <= TARGET_RSS_MB else 1
 
 
 if __name__ == "__main__":

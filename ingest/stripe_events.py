@@ -1,8 +1,8 @@
 """Replay Stripe event JSON (single events, Stripe list pages, or JSON Lines) into raw.stripe_events.
 
 The event id is the primary key, so loading the same events again changes nothing. Events are written with
-COPY in batches of bounded size, so memory stays flat whatever the input size, and duplicates (in the input
-or already stored) are counted rather than failing the load. Every new event enters the webhook event log
+binary COPY in batches of bounded size, so memory stays flat whatever the input size, and duplicates (in the
+input or already stored) are counted rather than failing the load. Every new event enters the webhook event log
 as `received`, whatever its source, so processing sees it.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,12 +31,30 @@ EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson")
 # Batches are held in memory (about 2 KB an event, three batches at most), so their size bounds memory.
 FLUSH_EVERY_ROWS = 10_000
+RECENT_IDS = 50_000
+"""Ids of earlier batches kept to recognise a redelivery in the input before it reaches the server: generated and
+exported files hold an event's redeliveries within ~25,000 lines of it. Between RECENT_IDS and twice as many."""
 MAX_WRITE_ATTEMPTS = 3
 MAX_EVENT_BYTES = 1 << 20
 """The receiver's limit too: an event no webhook could deliver is refused from a file as well."""
 EVENT_COLUMNS = ("event_id", "event_type", "api_version", "livemode", "created_at", "object_type", "object_id",
                  "payload")
 
+
+# COPY's binary format (PostgreSQL docs, COPY, "Binary Format"): a signature, then per row a field count and each
+# field as its length and bytes, then a trailer. The raw JSON line passes through to jsonb untouched (jsonb's binary
+# input is a version byte and the text): no decode or escaping here, and the server reads each field by its length
+# instead of scanning the payload for delimiters.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+COPY_NULL = b"\xff\xff\xff\xff"
+COPY_BOOLEAN = {True: b"\x00\x00\x00\x01\x01", False: b"\x00\x00\x00\x01\x00"}
+COPY_TIMESTAMP = struct.Struct(">iq")
+"""Length 8, then microseconds since 2000-01-01 UTC."""
+POSTGRES_EPOCH = 946_684_800
+JSONB_VERSION = b"\x01"
+STAGE_FIELDS = (len(EVENT_COLUMNS) + 1).to_bytes(2, "big")
+"""The event's columns and its source."""
 
 # One index probe per event, in the partition of its month only (migration 0010): a plain `event_id = any(...)`
 # makes the planner expect the whole batch in every partition and scan each one whole, which grows with the table.
@@ -85,8 +104,9 @@ class MalformedEvent(ValueError):
     pass
 
 
-def event_row(event: object) -> tuple:
-    """The columns we index an event by, checked to be what Stripe sends; raises MalformedEvent."""
+def _checked(event: object) -> tuple:
+    """The columns we index an event by, `created` in unix seconds, checked to be what Stripe sends; raises
+    MalformedEvent."""
     if not isinstance(event, dict):
         raise MalformedEvent("not a JSON object")
     if event.get("object") != "event":
@@ -110,22 +130,49 @@ def event_row(event: object) -> tuple:
                         ("data.object.id", obj.get("id"))):
         if value is not None and not isinstance(value, str):
             raise MalformedEvent(f"{event_id}: {name} is {str(value)[:40]}, want a string")
-    return (event_id, event_type, event.get("api_version"), livemode, datetime.fromtimestamp(created, UTC),
-            obj.get("object"), obj.get("id"))
+    return event_id, event_type, event.get("api_version"), livemode, created, obj.get("object"), obj.get("id")
 
 
-def parse_event(raw: bytes) -> tuple:
-    """One stage row from the raw JSON of one event; the raw text is kept as the payload."""
+def event_row(event: object) -> tuple:
+    """The columns we index an event by, checked to be what Stripe sends; raises MalformedEvent."""
+    event_id, event_type, api_version, livemode, created, object_type, object_id = _checked(event)
+    return event_id, event_type, api_version, livemode, datetime.fromtimestamp(created, UTC), object_type, object_id
+
+
+def _decoded(raw: bytes) -> object:
     if len(raw) > MAX_EVENT_BYTES:
         raise MalformedEvent(f"event of {len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} a webhook may carry")
     # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch.
     if b"\\u0000" in raw:
         raise MalformedEvent("contains a \\u0000 escape, which Postgres cannot store")
     try:
-        event = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedEvent(f"invalid JSON: {exc}") from None
-    return (*event_row(event), raw.decode())
+
+
+def parse_event(raw: bytes) -> tuple:
+    """One stage row from the raw JSON of one event; the raw text is kept as the payload."""
+    return (*event_row(_decoded(raw)), raw.decode())
+
+
+def _copy_text(value: str | None) -> bytes:
+    if value is None:
+        return COPY_NULL
+    data = value.encode()
+    return len(data).to_bytes(4, "big") + data
+
+
+def stage_row(raw: bytes, source: bytes) -> tuple[str, int, bytes]:
+    """(event id, created, its row of raw.stripe_events in COPY's binary format) from the raw JSON of one event;
+    `source` is already a binary COPY field."""
+    event_id, event_type, api_version, livemode, created, object_type, object_id = _checked(_decoded(raw))
+    row = b"".join((
+        STAGE_FIELDS, _copy_text(event_id), _copy_text(event_type), _copy_text(api_version), COPY_BOOLEAN[livemode],
+        COPY_TIMESTAMP.pack(8, (created - POSTGRES_EPOCH) * 1_000_000), _copy_text(object_type),
+        _copy_text(object_id), (len(raw) + 1).to_bytes(4, "big"), JSONB_VERSION, raw, source,
+    ))
+    return event_id, created, row
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -165,20 +212,23 @@ def read_file(path: Path) -> Iterator[tuple[str, bytes]]:
 class _Batches:
     """Events collected in memory and stored in batches by a writer thread, one transaction each.
 
-    Each batch skips the ids already stored, then COPYs straight into raw.stripe_events and the webhook
-    event log: no staging table, so the server parses each payload once, as a plain COPY would. The writer
-    thread lets Postgres store one batch while this thread parses the next. A writer that stores one of the
-    ids in between (the webhook receiver) makes the COPY fail on the primary key; the batch is then rolled
-    back and written again, knowing that id.
+    Each batch is COPYed straight into raw.stripe_events and the webhook event log: no staging table, so the
+    server parses each payload once, as a plain COPY would. The writer thread lets Postgres store one batch while
+    this thread parses the next. A redelivery within one batch, or of an event of a recent batch, is counted here.
+    The COPY does not look for stored events first: a batch holding one (an earlier load, or a concurrent writer
+    such as the webhook receiver) fails on the primary key, is rolled back and written again without every event
+    found stored.
     """
 
     def __init__(self, engine: sa.Engine, source: str):
         self.engine = engine
-        self.source = source
-        self.rows: dict[str, tuple] = {}
+        self.source = _copy_text(source)
+        self.rows: dict[str, tuple[int, bytes]] = {}
         self.pending = 0
+        self.recent: set[str] = set()
+        self.older_recent: set[str] = set()
         # One batch queued while one is written bounds memory at about three batches.
-        self.queue: queue.Queue[tuple[dict[str, tuple], int] | None] = queue.Queue(maxsize=1)
+        self.queue: queue.Queue[tuple[dict[str, tuple[int, bytes]], int] | None] = queue.Queue(maxsize=1)
         self.stored = self.duplicates = 0
         self.error: BaseException | None = None
 
@@ -189,13 +239,20 @@ class _Batches:
         self.writer.start()
         return self
 
-    def write(self, row: tuple) -> None:
-        self.rows.setdefault(row[0], row)  # a duplicate within the batch keeps the first delivery
+    def write(self, raw: bytes) -> None:
+        """Parse and check one event (raises MalformedEvent) and add it to the batch, unless it is a redelivery:
+        the first delivery is kept."""
+        event_id, created, row = stage_row(raw, self.source)
         self.pending += 1
+        if event_id not in self.rows and event_id not in self.recent and event_id not in self.older_recent:
+            self.rows[event_id] = created, row
 
     def flush(self) -> None:
         """Hand the batch to the writer; waits only while the writer is still busy with the one before."""
         if self.pending:
+            self.recent.update(self.rows)
+            if len(self.recent) >= RECENT_IDS:
+                self.older_recent, self.recent = self.recent, set()
             self.queue.put((self.rows, self.pending))
             self.rows, self.pending = {}, 0
 
@@ -223,29 +280,34 @@ class _Batches:
                 self.queue.task_done()
         self.queue.task_done()
 
-    def _store(self, rows: dict[str, tuple]) -> int:
-        for _ in range(MAX_WRITE_ATTEMPTS):
+    def _store(self, rows: dict[str, tuple[int, bytes]]) -> int:
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
-                loaded = self._copy_new(rows)
+                cursor = self.driver.cursor()
+                if attempt:
+                    self._drop_stored(cursor, rows)
+                self._copy(cursor, rows)
                 self.driver.commit()
-                return loaded
+                return len(rows)
             except psycopg.errors.UniqueViolation:
                 self.driver.rollback()
         raise RuntimeError(f"{len(rows)} events kept colliding with concurrent writers; load them again")
 
-    def _copy_new(self, rows: dict[str, tuple]) -> int:
-        cursor = self.driver.cursor()
-        stored = cursor.execute(ALREADY_STORED, (list(rows), [row[4] for row in rows.values()])).fetchall()
-        for (event_id,) in stored:
+    @staticmethod
+    def _drop_stored(cursor: psycopg.Cursor, rows: dict[str, tuple[int, bytes]]) -> None:
+        created = [datetime.fromtimestamp(seconds, UTC) for seconds, _ in rows.values()]
+        for (event_id,) in cursor.execute(ALREADY_STORED, (list(rows), created)).fetchall():
             del rows[event_id]
-        with cursor.copy(f"copy raw.stripe_events ({', '.join(EVENT_COLUMNS)}, source) from stdin") as copy:
-            for row in rows.values():
-                copy.write_row((*row, self.source))
+
+    def _copy(self, cursor: psycopg.Cursor, rows: dict[str, tuple[int, bytes]]) -> None:
+        events = b"".join([COPY_SIGNATURE, *(row for _, row in rows.values()), COPY_TRAILER])
+        with cursor.copy(f"copy raw.stripe_events ({', '.join(EVENT_COLUMNS)}, source) from stdin (format binary)"
+                         ) as copy:
+            copy.write(memoryview(events))
         # received_at defaults to now(), the transaction's start: the same instant in both tables.
-        with cursor.copy("copy ops.webhook_event_log (event_id) from stdin") as copy:
-            for event_id in rows:
-                copy.write_row((event_id,))
-        return len(rows)
+        log_rows = b"".join([COPY_SIGNATURE, *(b"\x00\x01" + _copy_text(event_id) for event_id in rows), COPY_TRAILER])
+        with cursor.copy("copy ops.webhook_event_log (event_id) from stdin (format binary)") as copy:
+            copy.write(memoryview(log_rows))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -320,7 +382,7 @@ def _load(stage: _Batches, raw_events: Iterable[tuple[str, bytes]], bar: tqdm) -
     for location, raw in raw_events:
         consumed += len(raw) + 1
         try:
-            stage.write(parse_event(raw))
+            stage.write(raw)
         except MalformedEvent as exc:
             result.rejected += 1
             result.rejections.append(Rejection(location, str(exc)))

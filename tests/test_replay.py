@@ -83,3 +83,33 @@ def test_out_of_range_and_oversized_events_are_rejected_with_file_and_line_and_t
             "select loaded, rejected from ops.loaded_files where path like :path"), {"path": f"{landing}%"}).all()
     assert [tuple(row) for row in recorded] == [(2, 3)]
     assert replay(engine, [landing], only_new_files=True).files == 0, "recorded as loaded: no later refresh fails"
+
+
+def test_redeliveries_near_and_far_in_a_file_and_events_stored_before_are_each_stored_once(
+        module_warehouse, tmp_path, monkeypatch):
+    # Batches of 2 and a memory of 2 recent ids make each path short: a redelivery in its own batch, one batch
+    # later (remembered), and beyond the memory or from an earlier load (the COPY fails on the key and the batch
+    # is written again without the stored events).
+    monkeypatch.setattr("ingest.stripe_events.FLUSH_EVERY_ROWS", 2)
+    monkeypatch.setattr("ingest.stripe_events.RECENT_IDS", 2)
+    engine = ready_engine(module_warehouse)
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text(json.dumps(stripe_event("evt_far_stored")) + "\n")
+    assert replay(engine, [earlier]).loaded == 1
+    deliveries = ["evt_far_a", "evt_far_a", "evt_far_b", "evt_far_a", "evt_far_c", "evt_far_d", "evt_far_e",
+                  "evt_far_f", "evt_far_b", "evt_far_stored", "evt_far_g"]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(stripe_event(event_id)) + "\n" for event_id in deliveries))
+
+    result = replay(engine, [events])
+
+    new = set(deliveries) - {"evt_far_stored"}
+    assert (result.loaded, result.duplicates) == (len(new), len(deliveries) - len(new))
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text(
+            "select event_id, count(*) from raw.stripe_events where event_id like 'evt_far_%' group by event_id"
+        )).all()
+        queued = conn.execute(sa.text(
+            "select count(*) from ops.webhook_event_log where event_id like 'evt_far_%'")).scalar()
+    assert dict(stored) == dict.fromkeys(new | {"evt_far_stored"}, 1)
+    assert queued == len(new) + 1
