@@ -12,6 +12,8 @@ Everything happens in a fresh embedded Postgres under its own PAYOPS_HOME (a tem
     .venv/bin/python bench/spark_bench.py --students 16500      # ~100,000 charges
     .venv/bin/python bench/spark_bench.py --students 165000     # ~1,000,000 charges (long: the load alone is ~30 min)
     .venv/bin/python bench/spark_bench.py --state-from DIR      # Spark only, from an earlier `payops export state`
+    .venv/bin/python bench/spark_bench.py --home H --load-only  # generate and load into H, then (under the bench
+    flock /work/coord/bench.lock .venv/bin/python bench/spark_bench.py --home H     # lock) time the two builds only
 
 Needs the [spark] extra and Java 17. Results: docs/benchmarks.md, "dbt on Spark".
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 from marts_bench import DBT, DBT_DIR, dbt, load_average, load_initial, say, timed, uptime
 
 REFRESH_BUILD = ("build", "--exclude-resource-type", "unit_test")
+LOADED_MARKER = ".spark-bench-loaded"
 
 
 def spark_build(home: Path, state_dir: Path, cores: int) -> None:
@@ -61,7 +64,8 @@ def main() -> int:
                         help="generated students (default 16500, ~100k charges)")
     parser.add_argument("--days", type=int, default=90, help="days of generated data, ending 2026-06-30 (default 90)")
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="Spark's local cores (default: all)")
-    parser.add_argument("--home", type=Path, help="PAYOPS_HOME to use (kept)")
+    parser.add_argument("--home", type=Path, help="PAYOPS_HOME to use (kept; reused when already loaded)")
+    parser.add_argument("--load-only", action="store_true", help="generate and load into --home, time nothing")
     parser.add_argument("--state-from", type=Path,
                         help="time only the Spark build, from this `payops export state` folder")
     args = parser.parse_args()
@@ -82,7 +86,11 @@ def main() -> int:
     settings = Settings.from_env()
     try:
         engine = ready_engine(settings)
-        load_initial(settings, engine, home, args.students, args.days)
+        if not (home / LOADED_MARKER).exists():
+            load_initial(settings, engine, home, args.students, args.days)
+            (home / LOADED_MARKER).touch()
+        if args.load_only:
+            return 0
         env = {**os.environ, **dbt_env(settings)}
         postgres, _ = timed("Postgres dbt build --full-refresh", dbt, env, home, *REFRESH_BUILD, "--full-refresh")
         state_dir = home / "state"

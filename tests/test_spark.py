@@ -25,7 +25,9 @@ from conftest import DBT, DBT_PROJECT_DIR, environment
 
 from payops_cli.main import main as payops
 
-pytestmark = pytest.mark.spark
+# The module's first test waits for the session's Postgres pipeline and the Spark build: 5-10 minutes on a quiet
+# 2-core machine, three times that while other builds share the cores.
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(2400)]
 
 COMPARED_MARTS = {
     "payments_daily": ("day", "currency", "livemode"),
