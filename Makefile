@@ -39,7 +39,8 @@ test-fast: $(INSTALLED)
 	$(BIN)/python -m pytest -m fast
 
 # The dbt project built on a local Spark (Java 17) from `payops export state`'s Parquet files, its marts compared with
-# the Postgres build row by row (tests/test_spark.py, marker `spark`); 5-10 min on 2 cores.
+# the Postgres build row by row (tests/test_spark.py, marker `spark`). Measured on 2 cores under load average ~13:
+# 20.5 min (the Postgres pipeline 12, the Spark build 7); less on a quiet machine.
 test-spark: $(SPARK_INSTALLED)
 	@command -v java >/dev/null || { echo "dbt on Spark needs Java 17: apt-get install openjdk-17-jre-headless"; exit 1; }
 	$(BIN)/python -m pytest -m spark tests/test_spark.py
