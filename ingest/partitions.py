@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from payops.errors import PayopsError
+from payops.parquet import write_parquet
 
 log = logging.getLogger(__name__)
 
 MONTHS_AHEAD = 3
 """Partitions made past the current month, so a month's partition exists long before its first event."""
-ROWS_PER_GROUP = 10_000
-"""Parquet row group and fetch size: bounds memory (about 2 KB an event) and keeps files byte-reproducible."""
 DETACH_LOCK_TIMEOUT = "500ms"
 DETACH_ATTEMPTS = 20
 PARTITION_NAME = re.compile(r"^stripe_events_(\d{4})_(\d{2})$")
@@ -180,8 +175,8 @@ def _archive_month(engine: sa.Engine, month: date, out_dir: Path) -> ArchivedMon
     events_path = out_dir / "stripe_events" / f"{month:%Y-%m}.parquet"
     log_path = out_dir / "webhook_event_log" / f"{month:%Y-%m}.parquet"
     with engine.begin() as conn:
-        events = _write_parquet(conn, "raw", table, f"select * from raw.{table} order by event_id", events_path)
-        log_rows = _write_parquet(
+        events = write_parquet(conn, "raw", table, f"select * from raw.{table} order by event_id", events_path)
+        log_rows = write_parquet(
             conn, "ops", "webhook_event_log",
             f"select log.* from ops.webhook_event_log as log join raw.{table} using (event_id) order by event_id",
             log_path)
@@ -216,46 +211,3 @@ def _detach(engine: sa.Engine, table: str) -> None:
                 raise
             log.info("raw.stripe_events busy; detaching %s again (attempt %d)", table, attempt + 1)
             time.sleep(0.2 * attempt)
-
-
-ARROW_TYPES = {
-    "text": pa.string(), "character varying": pa.string(), "boolean": pa.bool_(), "bigint": pa.int64(),
-    "integer": pa.int32(), "smallint": pa.int16(), "double precision": pa.float64(), "real": pa.float32(),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"), "timestamp without time zone": pa.timestamp("us"),
-    "date": pa.date32(),
-}
-"""Postgres column types as Parquet keeps them; any other type (jsonb, numeric, arrays) is written as its text."""
-
-
-def _columns(conn: sa.Connection, schema: str, table: str) -> list[tuple[str, pa.DataType, bool]]:
-    rows = conn.execute(sa.text("""
-        select column_name, data_type from information_schema.columns
-        where table_schema = :schema and table_name = :table order by ordinal_position
-    """), {"schema": schema, "table": table}).all()
-    return [(name, ARROW_TYPES.get(kind, pa.string()), kind not in ARROW_TYPES) for name, kind in rows]
-
-
-def _write_parquet(conn: sa.Connection, schema: str, table: str, query: str, path: Path) -> int:
-    """Stream the query's rows into a Parquet file (written aside, then moved into place); returns the row count.
-    Fixed row groups and no schema metadata make the file byte-reproducible for the same rows."""
-    columns = _columns(conn, schema, table)
-    arrow_schema = pa.schema([(name, kind) for name, kind, _ in columns])
-    as_text = [name for name, _, text in columns if text]
-    select = ", ".join(f"{name}::text as {name}" if name in as_text else name for name, _, _ in columns)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".parquet.partial")
-    rows = 0
-    with pq.ParquetWriter(partial, arrow_schema, compression="zstd") as writer:
-        for batch in _fetch_batches(conn, f"select {select} from ({query}) as archived"):
-            table_batch = pa.Table.from_pylist([dict(row._mapping) for row in batch], schema=arrow_schema)
-            writer.write_table(table_batch.replace_schema_metadata(None), row_group_size=ROWS_PER_GROUP)
-            rows += len(batch)
-    with partial.open("rb") as written:
-        os.fsync(written.fileno())
-    os.replace(partial, path)
-    return rows
-
-
-def _fetch_batches(conn: sa.Connection, query: str) -> Iterator[list[sa.Row]]:
-    result = conn.execute(sa.text(query).execution_options(stream_results=True, yield_per=ROWS_PER_GROUP))
-    yield from result.partitions(ROWS_PER_GROUP)

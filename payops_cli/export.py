@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from exports.compliance import ExportRequest, export_and_announce, verify_export
+from exports.state import export_state
 from payops.db import ready_engine
 from payops_cli.support import CONTEXT_SETTINGS, current_settings, friendly_errors
 
@@ -64,4 +65,17 @@ def verify(folder: Path) -> None:
     click.echo(f"{folder}: signature and every file check out")
 
 
+@export.command("state")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the files; an earlier export's files there are replaced.")
+@friendly_errors
+def state(out: Path) -> None:
+    """Write the state tables the dbt models read (raw.*, ops.webhook_event_log) as Parquet, for dbt on Spark.
 
+    \b
+    One file per table, OUT/<schema>/<table>.parquet, all from one snapshot of the warehouse. Build the marts
+    from them with `dbt build --target spark --vars '{state_dir: OUT}'` (docs/scaling.md).
+    """
+    exported = export_state(ready_engine(current_settings()), out,
+                            on_table=lambda t: click.echo(f"  {t.schema}.{t.table}: {t.rows} rows", err=True))
+    click.echo(f"{len(exported)} tables written to {out}")

@@ -42,7 +42,44 @@
     a join by hashing every row of the table (300,000 purchases, 400,000 charges, for 6,000 changed keys); `= any(array(<query>))`
     computes an array first and looks each value up, and pushes it into a grouped view's scan. -#}
 {% macro is_one_of(column, values_query) -%}
+    {{ return(adapter.dispatch('is_one_of')(column, values_query)) }}
+{%- endmacro %}
+
+{% macro default__is_one_of(column, values_query) -%}
     {{ column }} = any(array({{ values_query }}))
+{%- endmacro %}
+
+{% macro spark__is_one_of(column, values_query) -%}
+    {{ column }} in ({{ values_query }})
+{%- endmacro %}
+
+{#- The materialization of a model built incrementally: incremental on Postgres; on Spark a table rebuilt whole
+    (docs/decisions.md, "dbt on Spark"): Spark's plain Parquet tables take no delete+insert, and a Spark build
+    starts from the exported state anyway. -#}
+{% macro incremental_where_supported() -%}
+    {{ return(adapter.dispatch('incremental_where_supported')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_where_supported() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__incremental_where_supported() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{#- A CTE's `as` for a CTE Postgres must not materialize (so each use finds its rows by its own index); Spark has
+    no such hint and needs none. -#}
+{% macro cte_not_materialized() -%}
+    {{ return(adapter.dispatch('cte_not_materialized')()) }}
+{%- endmacro %}
+
+{% macro default__cte_not_materialized() -%}
+    as not materialized
+{%- endmacro %}
+
+{% macro spark__cte_not_materialized() -%}
+    as
 {%- endmacro %}
 
 {#- The ids of the Stripe objects ('charge' or 'dispute') with a new state or a new event since this model's newest

@@ -7,7 +7,7 @@
 -- is recomputed whole (a late event can split or cancel an increment), replacing its rows.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='charge_id',
         on_schema_change='append_new_columns',

@@ -6,7 +6,7 @@
 -- those of the 7 days before. delete+insert on day replaces every row of a recomputed day.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='day',
         on_schema_change='append_new_columns',

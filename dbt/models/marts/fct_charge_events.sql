@@ -4,7 +4,7 @@
 -- since the last one (minus the lookback) that it does not hold yet.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         indexes=[
@@ -26,8 +26,8 @@ events as (
         object_id,
         case object_type
             when 'charge' then object_id
-            when 'payment_intent' then data_object ->> 'latest_charge'
-            else data_object ->> 'charge'
+            when 'payment_intent' then {{ json_text('data_object', 'latest_charge') }}
+            else {{ json_text('data_object', 'charge') }}
         end as charge_id,
         event_created_at,
         received_at,

@@ -6,7 +6,7 @@
 -- state_updated_at's serves this model's own watermark (without it, each build read every charge twice for it).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='charge_id',
         on_schema_change='append_new_columns',

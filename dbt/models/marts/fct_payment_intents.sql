@@ -5,7 +5,7 @@
 -- (the last fallback for student and purchase) is read as it stands when that happens, as fct_charges does.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='payment_intent_id',
         on_schema_change='append_new_columns',

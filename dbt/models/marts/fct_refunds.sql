@@ -5,7 +5,7 @@
 -- build (minus the lookback) is rebuilt whole, replacing all its rows (delete+insert on charge_id).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='charge_id',
         on_schema_change='append_new_columns',

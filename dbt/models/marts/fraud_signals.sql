@@ -10,7 +10,7 @@
 -- fraud_rule_thresholds seed needs a full refresh.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         pre_hook="{{ fraud_signals_replace_changed_customers() }}",
@@ -85,16 +85,16 @@ window_counts as (
         count(distinct case
             when earlier.status = 'failed'
                 and earlier.amount <= rules_card_testing.amount_cap_major
-                and earlier.created_at >= charges.created_at - rules_card_testing.window_minutes * interval '1 minute'
+                and earlier.created_at >= {{ timestamp_minus('charges.created_at', 'rules_card_testing.window_minutes', 'minute') }}
             then earlier.charge_id
         end) as small_failures_in_window,
         count(distinct case
             when earlier.status = 'failed'
-                and earlier.created_at >= charges.created_at - rules_velocity.window_minutes * interval '1 minute'
+                and earlier.created_at >= {{ timestamp_minus('charges.created_at', 'rules_velocity.window_minutes', 'minute') }}
             then earlier.charge_id
         end) as failures_in_window,
         count(distinct case
-            when earlier.created_at >= charges.created_at - rules_cards.window_minutes * interval '1 minute'
+            when earlier.created_at >= {{ timestamp_minus('charges.created_at', 'rules_cards.window_minutes', 'minute') }}
             then earlier.card_fingerprint
         end) as fingerprints_in_window
 
@@ -169,7 +169,7 @@ charge_signals as (
         charge_id as entity_id,
         customer_id,
         least(sum(weight), 100) as risk_score,
-        string_agg(rule_name, ',' order by rule_name) as rules_fired
+        {{ string_agg_sorted('rule_name', ',') }} as rules_fired
 
     from fired
     group by charge_id, customer_id
@@ -190,7 +190,7 @@ customer_signals as (
         customer_id as entity_id,
         customer_id,
         least(sum(weight), 100) as risk_score,
-        string_agg(rule_name, ',' order by rule_name) as rules_fired
+        {{ string_agg_sorted('rule_name', ',') }} as rules_fired
 
     from customer_rules
     group by customer_id

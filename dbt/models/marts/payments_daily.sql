@@ -5,7 +5,7 @@
 -- recomputed whole, all its currencies and modes (delete+insert on day); decision 17 lists which days those are.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='day',
         on_schema_change='append_new_columns',

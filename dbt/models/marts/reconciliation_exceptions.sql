@@ -9,7 +9,7 @@
 -- depends_on: {{ ref('stg_stripe__charges') }} (read by the pre-hook only)
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         pre_hook="{{ reconciliation_replace_changed() }}",
@@ -39,7 +39,7 @@ affected_charges as (
 {% endif -%}
 -- Not materialized, though read twice: a copy of every purchase or charge would spill to disk, and the
 -- fallback below finds its few charges by index.
-purchases as not materialized (
+purchases {{ cte_not_materialized() }} (
 
     select
         purchase_transaction_id,
@@ -58,7 +58,7 @@ purchases as not materialized (
 
 ),
 
-charges as not materialized (
+charges {{ cte_not_materialized() }} (
 
     select
         charge_id,
@@ -207,7 +207,7 @@ exceptions as (
         stripe_charge_id as charge_id,
         stripe_payment_intent_id as payment_intent_id,
         payment_status as app_value,
-        cast(null as text) as stripe_value,
+        cast(null as {{ engine_type('text') }}) as stripe_value,
         created_at as first_seen_at,
         livemode,
         currency,
@@ -269,8 +269,8 @@ exceptions as (
         disagreeing.purchase_transaction_id,
         disagreeing.matched_charge_id,
         disagreeing.stripe_payment_intent_id,
-        cast(disagreeing.amount as text),
-        cast({{ minor_to_major('disagreeing.charge_amount_minor', 'currencies.exponent') }} as text),
+        cast(disagreeing.amount as {{ engine_type('text') }}),
+        cast({{ minor_to_major('disagreeing.charge_amount_minor', 'currencies.exponent') }} as {{ engine_type('text') }}),
         greatest(disagreeing.created_at, disagreeing.charge_created_at),
         disagreeing.livemode,
         disagreeing.charge_currency,
@@ -291,8 +291,8 @@ exceptions as (
         charges.purchase_transaction_id,
         charges.charge_id,
         charges.payment_intent_id,
-        cast(null as text),
-        concat_ws(' ', charges.status, charges.currency, cast(charges.amount as text)),
+        cast(null as {{ engine_type('text') }}),
+        concat_ws(' ', charges.status, charges.currency, cast(charges.amount as {{ engine_type('text') }})),
         charges.created_at,
         charges.livemode,
         charges.currency,

@@ -8,7 +8,7 @@
 -- updates, and the app rows' `loaded_at` (when `payops ingest app` copied them).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='student_id',
         on_schema_change='append_new_columns',

@@ -8,7 +8,7 @@
 -- removed, which delete+insert alone could not do.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_where_supported(),
         incremental_strategy='delete+insert',
         unique_key='hour',
         on_schema_change='append_new_columns',
@@ -18,8 +18,7 @@
     )
 }}
 
-{#- Truncated on the epoch, not with date_trunc, which would follow the session's time zone. #}
-{%- set hour_of_arrival = 'to_timestamp(floor(extract(epoch from received_at) / 3600) * 3600)' %}
+{%- set hour_of_arrival = utc_hour_of('received_at') %}
 
 {#- The hours to recompute are read when the model compiles and written into the SQL as time ranges, like the
     watermark: behind a subquery the planner guessed thousands of hours and sorted the whole log to join them. -#}
@@ -37,7 +36,7 @@ event_log as (
     select
         log_rows.*,
         {{ hour_of_arrival }} as hour,
-        extract(epoch from received_at - event_created_at) as lag_seconds
+        {{ seconds_between('event_created_at', 'received_at') }} as lag_seconds
 
     from {{ ref('stg_ops__webhook_event_log') }} as log_rows
     {%- if is_incremental() %}
@@ -57,8 +56,8 @@ select
     cast(sum(case when status = 'processed' then 1 else 0 end) as {{ dbt.type_bigint() }}) as processed,
     cast(sum(case when status = 'failed' then 1 else 0 end) as {{ dbt.type_bigint() }}) as failed,
     cast(sum(case when status = 'retrying' then 1 else 0 end) as {{ dbt.type_bigint() }}) as retrying,
-    cast(percentile_cont(0.5) within group (order by lag_seconds) as double precision) as lag_p50_seconds,
-    cast(percentile_cont(0.95) within group (order by lag_seconds) as double precision) as lag_p95_seconds,
+    cast(percentile_cont(0.5) within group (order by lag_seconds) as {{ engine_type('double precision') }}) as lag_p50_seconds,
+    cast(percentile_cont(0.95) within group (order by lag_seconds) as {{ engine_type('double precision') }}) as lag_p95_seconds,
     -- Real deliveries apart from replayed files and API syncs: only a webhook's lag is a delivery delay (a replayed
     -- file's events are as old as the file).
     cast(sum(case when source = 'webhook' then 1 else 0 end) as {{ dbt.type_bigint() }}) as webhook_deliveries,
@@ -66,14 +65,14 @@ select
     cast(sum(case when source = 'events_api' then 1 else 0 end) as {{ dbt.type_bigint() }}) as api_synced,
     cast(
         percentile_cont(0.5) within group (order by case when source = 'webhook' then lag_seconds end)
-        as double precision
+        as {{ engine_type('double precision') }}
     ) as webhook_lag_p50_seconds,
     cast(
         percentile_cont(0.95) within group (order by case when source = 'webhook' then lag_seconds end)
-        as double precision
+        as {{ engine_type('double precision') }}
     ) as webhook_lag_p95_seconds,
-    cast(percentile_cont(0.5) within group (order by processing_ms) as double precision) as processing_ms_p50,
-    cast(percentile_cont(0.95) within group (order by processing_ms) as double precision) as processing_ms_p95,
+    cast(percentile_cont(0.5) within group (order by processing_ms) as {{ engine_type('double precision') }}) as processing_ms_p50,
+    cast(percentile_cont(0.95) within group (order by processing_ms) as {{ engine_type('double precision') }}) as processing_ms_p95,
     max(updated_at) as log_updated_at
 
 from event_log

@@ -28,10 +28,10 @@ event_log as (
         source,
         status,
         received_at,
-        extract(epoch from received_at - event_created_at) as lag_seconds
+        {{ seconds_between('event_created_at', 'received_at') }} as lag_seconds
 
     from {{ ref('stg_ops__webhook_event_log') }}
-    where received_at > (select built_at from as_of) - interval '{{ window_hours | max }} hours'
+    where received_at > {{ timestamp_minus('(select built_at from as_of)', window_hours | max, 'hour') }}
 
 )
 
@@ -46,15 +46,15 @@ select
     cast(count(case when event_log.status = 'retrying' then 1 end) as {{ dbt.type_bigint() }}) as retrying,
     cast(
         percentile_cont(0.5) within group (order by case when event_log.source = 'webhook' then event_log.lag_seconds end)
-        as double precision
+        as {{ engine_type('double precision') }}
     ) as webhook_lag_p50_seconds,
     cast(
         percentile_cont(0.95) within group (order by case when event_log.source = 'webhook' then event_log.lag_seconds end)
-        as double precision
+        as {{ engine_type('double precision') }}
     ) as webhook_lag_p95_seconds,
     (select built_at from as_of) as as_of
 
 from windows
 left join event_log
-    on event_log.received_at > (select built_at from as_of) - windows.window_hours * interval '1 hour'
+    on event_log.received_at > {{ timestamp_minus('(select built_at from as_of)', 'windows.window_hours', 'hour') }}
 group by windows.window_hours

@@ -20,11 +20,11 @@ renamed as (
 
     select
         id as family_id,
-        record ->> 'name' as family_name,
-        record ->> 'email' as email,
-        record ->> 'stripe_customer_id' as stripe_customer_id,
-        cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        {{ json_text('record', 'name') }} as family_name,
+        {{ json_text('record', 'email') }} as email,
+        {{ json_text('record', 'stripe_customer_id') }} as stripe_customer_id,
+        cast({{ json_text('record', 'created_at') }} as {{ engine_type('timestamptz') }}) as created_at,
+        cast({{ json_text('record', 'updated_at') }} as {{ engine_type('timestamptz') }}) as updated_at,
         loaded_at
 
     from source

@@ -20,14 +20,14 @@ renamed as (
 
     select
         id as lesson_package_id,
-        record ->> 'name' as lesson_package_name,
-        cast(record ->> 'hours' as numeric) as hours,
+        {{ json_text('record', 'name') }} as lesson_package_name,
+        cast({{ json_text('record', 'hours') }} as {{ engine_type('numeric') }}) as hours,
         -- The platform stores prices in major units (12.50), unlike Stripe's minor-unit integers.
-        cast(record ->> 'price' as numeric) as price,
-        lower(record ->> 'currency') as currency,
-        cast(record ->> 'is_active' as boolean) as is_active,
-        cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        cast({{ json_text('record', 'price') }} as {{ engine_type('numeric') }}) as price,
+        lower({{ json_text('record', 'currency') }}) as currency,
+        cast({{ json_text('record', 'is_active') }} as boolean) as is_active,
+        cast({{ json_text('record', 'created_at') }} as {{ engine_type('timestamptz') }}) as created_at,
+        cast({{ json_text('record', 'updated_at') }} as {{ engine_type('timestamptz') }}) as updated_at,
         loaded_at
 
     from source

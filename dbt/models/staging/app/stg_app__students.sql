@@ -21,11 +21,11 @@ renamed as (
 
     select
         id as student_id,
-        record ->> 'family_id' as family_id,
-        record ->> 'name' as student_name,
-        record ->> 'email' as email,
-        cast(record ->> 'created_at' as timestamptz) as created_at,
-        cast(record ->> 'updated_at' as timestamptz) as updated_at,
+        {{ json_text('record', 'family_id') }} as family_id,
+        {{ json_text('record', 'name') }} as student_name,
+        {{ json_text('record', 'email') }} as email,
+        cast({{ json_text('record', 'created_at') }} as {{ engine_type('timestamptz') }}) as created_at,
+        cast({{ json_text('record', 'updated_at') }} as {{ engine_type('timestamptz') }}) as updated_at,
         loaded_at
 
     from source

@@ -20,13 +20,18 @@ embedded as (
 
 deduplicated as (
 
-    select distinct on (id) *
+    select id, livemode, object, updated_at
     from (
-        select * from listed
-        union all
-        select * from embedded
-    ) as both_ways
-    order by id, preference
+        select
+            *,
+            row_number() over (partition by id order by preference) as preference_rank
+        from (
+            select * from listed
+            union all
+            select * from embedded
+        ) as both_ways
+    ) as ranked
+    where preference_rank = 1
 
 )
 
@@ -36,10 +41,7 @@ select
     txn.type,
     txn.reporting_category,
     -- `source` is an id, or the object itself when a client asked Stripe to expand it.
-    case jsonb_typeof(deduplicated.object -> 'source')
-        when 'object' then deduplicated.object -> 'source' ->> 'id'
-        else deduplicated.object ->> 'source'
-    end as source_id,
+    {{ stripe_expandable_id('deduplicated.object', 'source') }} as source_id,
     txn.amount,
     txn.fee,
     txn.net,
@@ -47,30 +49,26 @@ select
     txn.exchange_rate,
     txn.description,
     txn.status,
-    to_timestamp(txn.created) as balance_transaction_created_at,
-    to_timestamp(txn.available_on) as available_on,
+    {{ unix_seconds_to_timestamp('txn.created') }} as balance_transaction_created_at,
+    {{ unix_seconds_to_timestamp('txn.available_on') }} as available_on,
     deduplicated.updated_at as state_updated_at,
     -- fee_details[] by Stripe's fee type: stripe_fee, application_fee, tax (on the fees)
     {%- for fee_type, column in [('stripe_fee', 'stripe_fee'), ('application_fee', 'application_fee'), ('tax', 'tax_fee')] %}
-    coalesce((
-        select sum(cast(detail ->> 'amount' as bigint))
-        from jsonb_array_elements(coalesce(deduplicated.object -> 'fee_details', '[]'::jsonb)) as detail
-        where detail ->> 'type' = '{{ fee_type }}'
-    ), 0) as {{ column }}
+    {{ json_array_sum_of_type('deduplicated.object', 'fee_details', fee_type) }} as {{ column }}
     {%- if not loop.last %},{% endif %}
     {%- endfor %}
 
 from deduplicated
-cross join lateral jsonb_to_record(deduplicated.object) as txn (
-    type text,
-    reporting_category text,
-    amount bigint,
-    fee bigint,
-    net bigint,
-    currency text,
-    exchange_rate numeric,
-    description text,
-    status text,
-    created bigint,
-    available_on bigint
-)
+{{ json_record('deduplicated.object', 'txn', {
+    'type': 'text',
+    'reporting_category': 'text',
+    'amount': 'bigint',
+    'fee': 'bigint',
+    'net': 'bigint',
+    'currency': 'text',
+    'exchange_rate': 'numeric',
+    'description': 'text',
+    'status': 'text',
+    'created': 'bigint',
+    'available_on': 'bigint',
+}) }}

@@ -38,49 +38,49 @@ charges as (
         lower(charge.currency) as currency,
         charge.disputed,
         charge.failure_code,
-        charge.outcome ->> 'type' as outcome_type,
-        charge.outcome ->> 'reason' as outcome_reason,
+        {{ json_text('charge.outcome', 'type') }} as outcome_type,
+        {{ json_text('charge.outcome', 'reason') }} as outcome_reason,
         charge.balance_transaction as balance_transaction_id,
-        charge.metadata ->> 'purchase_transaction_id' as purchase_transaction_id,
-        charge.metadata ->> 'student_id' as student_id,
-        to_timestamp(charge.created) as charge_created_at,
+        {{ json_text('charge.metadata', 'purchase_transaction_id') }} as purchase_transaction_id,
+        {{ json_text('charge.metadata', 'student_id') }} as student_id,
+        {{ unix_seconds_to_timestamp('charge.created') }} as charge_created_at,
         source.last_event_id as latest_event_id,
         source.last_event_created_at as latest_event_created_at,
-        charge.outcome ->> 'risk_level' as risk_level,
-        cast(charge.outcome ->> 'risk_score' as integer) as risk_score,
+        {{ json_text('charge.outcome', 'risk_level') }} as risk_level,
+        cast({{ json_text('charge.outcome', 'risk_score') }} as integer) as risk_score,
         -- Stripe's decline code of an issuer decline is outcome.reason; other outcomes have none.
         case
-            when charge.outcome ->> 'type' = 'issuer_declined'
-                then charge.outcome ->> 'reason'
+            when {{ json_text('charge.outcome', 'type') }} = 'issuer_declined'
+                then {{ json_text('charge.outcome', 'reason') }}
         end as decline_code,
         charge.payment_method as payment_method_id,
-        charge.payment_method_details ->> 'type' as payment_method_type,
-        lower(charge.payment_method_details -> 'card' ->> 'brand') as card_brand,
-        upper(charge.payment_method_details -> 'card' ->> 'country') as card_country,
-        charge.payment_method_details -> 'card' ->> 'funding' as card_funding,
-        charge.payment_method_details -> 'card' ->> 'fingerprint' as card_fingerprint,
+        {{ json_text('charge.payment_method_details', 'type') }} as payment_method_type,
+        lower({{ json_text('charge.payment_method_details', 'card.brand') }}) as card_brand,
+        upper({{ json_text('charge.payment_method_details', 'card.country') }}) as card_country,
+        {{ json_text('charge.payment_method_details', 'card.funding') }} as card_funding,
+        {{ json_text('charge.payment_method_details', 'card.fingerprint') }} as card_fingerprint,
         -- When processing last replaced the charge's state: the incremental watermark.
         source.updated_at as state_updated_at
 
     from source
-    cross join lateral jsonb_to_record(source.object) as charge (
-        payment_intent text,
-        customer text,
-        status text,
-        captured boolean,
-        amount bigint,
-        amount_captured bigint,
-        amount_refunded bigint,
-        currency text,
-        disputed boolean,
-        failure_code text,
-        outcome jsonb,
-        balance_transaction text,
-        metadata jsonb,
-        created bigint,
-        payment_method text,
-        payment_method_details jsonb
-    )
+    {{ json_record('source.object', 'charge', {
+        'payment_intent': 'text',
+        'customer': 'text',
+        'status': 'text',
+        'captured': 'boolean',
+        'amount': 'bigint',
+        'amount_captured': 'bigint',
+        'amount_refunded': 'bigint',
+        'currency': 'text',
+        'disputed': 'boolean',
+        'failure_code': 'text',
+        'outcome': 'jsonb',
+        'balance_transaction': 'text',
+        'metadata': 'jsonb',
+        'created': 'bigint',
+        'payment_method': 'text',
+        'payment_method_details': 'jsonb',
+    }) }}
 
 )
 

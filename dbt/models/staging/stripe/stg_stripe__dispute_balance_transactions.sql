@@ -23,17 +23,14 @@ balance_transactions as (
     select
         id as balance_transaction_id,
         -- `source` is an id, or the object itself when a client asked Stripe to expand it.
-        case jsonb_typeof(object -> 'source')
-            when 'object' then object -> 'source' ->> 'id'
-            else object ->> 'source'
-        end as source_id,
+        {{ stripe_expandable_id('object', 'source') }} as source_id,
         livemode,
-        object ->> 'reporting_category' as reporting_category,
-        cast(object ->> 'amount' as bigint) as amount,
-        cast(object ->> 'fee' as bigint) as fee,
-        cast(object ->> 'net' as bigint) as net,
-        lower(object ->> 'currency') as currency,
-        to_timestamp(cast(object ->> 'created' as bigint)) as balance_transaction_created_at
+        {{ json_text('object', 'reporting_category') }} as reporting_category,
+        cast({{ json_text('object', 'amount') }} as bigint) as amount,
+        cast({{ json_text('object', 'fee') }} as bigint) as fee,
+        cast({{ json_text('object', 'net') }} as bigint) as net,
+        lower({{ json_text('object', 'currency') }}) as currency,
+        {{ unix_seconds_to_timestamp('cast(' ~ json_text('object', 'created') ~ ' as bigint)') }} as balance_transaction_created_at
 
     from source
 

@@ -35,40 +35,40 @@ disputes as (
         lower(dispute.currency) as currency,
         dispute.reason,
         dispute.is_charge_refundable,
-        dispute.payment_method_details -> 'card' ->> 'case_type' as case_type,
-        dispute.payment_method_details -> 'card' ->> 'network_reason_code' as network_reason_code,
-        to_timestamp(cast(dispute.evidence_details ->> 'due_by' as bigint)) as evidence_due_by,
-        cast(dispute.evidence_details ->> 'has_evidence' as boolean) as has_evidence,
-        cast(dispute.evidence_details ->> 'past_due' as boolean) as is_past_due,
-        cast(dispute.evidence_details ->> 'submission_count' as integer) as evidence_submission_count,
-        to_timestamp(dispute.created) as dispute_created_at,
+        {{ json_text('dispute.payment_method_details', 'card.case_type') }} as case_type,
+        {{ json_text('dispute.payment_method_details', 'card.network_reason_code') }} as network_reason_code,
+        to_timestamp(cast({{ json_text('dispute.evidence_details', 'due_by') }} as bigint)) as evidence_due_by,
+        cast({{ json_text('dispute.evidence_details', 'has_evidence') }} as boolean) as has_evidence,
+        cast({{ json_text('dispute.evidence_details', 'past_due') }} as boolean) as is_past_due,
+        cast({{ json_text('dispute.evidence_details', 'submission_count') }} as integer) as evidence_submission_count,
+        {{ unix_seconds_to_timestamp('dispute.created') }} as dispute_created_at,
         source.last_event_id as latest_event_id,
         source.last_event_created_at as latest_event_created_at,
         lower(coalesce(
-            dispute.payment_method_details -> 'card' ->> 'network',
-            dispute.payment_method_details -> 'card' ->> 'brand'
+            {{ json_text('dispute.payment_method_details', 'card.network') }},
+            {{ json_text('dispute.payment_method_details', 'card.brand') }}
         )) as network,
         -- Inquiries (Visa retrieval requests, pre-disputes) move no money; their statuses start with warning_.
         coalesce(
-            dispute.payment_method_details -> 'card' ->> 'case_type' = 'inquiry'
+            {{ json_text('dispute.payment_method_details', 'card.case_type') }} = 'inquiry'
             or dispute.status like 'warning\_%',
             false
         ) as is_inquiry,
         source.updated_at as state_updated_at
 
     from source
-    cross join lateral jsonb_to_record(source.object) as dispute (
-        charge text,
-        payment_intent text,
-        status text,
-        amount bigint,
-        currency text,
-        reason text,
-        is_charge_refundable boolean,
-        payment_method_details jsonb,
-        evidence_details jsonb,
-        created bigint
-    )
+    {{ json_record('source.object', 'dispute', {
+        'charge': 'text',
+        'payment_intent': 'text',
+        'status': 'text',
+        'amount': 'bigint',
+        'currency': 'text',
+        'reason': 'text',
+        'is_charge_refundable': 'boolean',
+        'payment_method_details': 'jsonb',
+        'evidence_details': 'jsonb',
+        'created': 'bigint',
+    }) }}
 
 )
 

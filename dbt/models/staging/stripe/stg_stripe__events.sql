@@ -21,7 +21,7 @@ source as (
 
 ),
 
--- The payload is read once per row: each `->` on a compressed jsonb value decompresses all of it again.
+-- The payload is read once per row (json_record).
 renamed as (
 
     select
@@ -32,16 +32,16 @@ renamed as (
         source.created_at as event_created_at,
         source.object_type,
         source.object_id,
-        {{ json_unix_timestamp("event.data -> 'object' -> 'created'") }} as object_created_at,
-        event.data -> 'object' as data_object,
-        event.data -> 'previous_attributes' as previous_attributes,
-        event.request ->> 'id' as request_id,
-        event.request ->> 'idempotency_key' as idempotency_key,
+        {{ json_unix_timestamp('event.data', 'object.created') }} as object_created_at,
+        {{ json_value('event.data', 'object') }} as data_object,
+        {{ json_value('event.data', 'previous_attributes') }} as previous_attributes,
+        {{ json_text('event.request', 'id') }} as request_id,
+        {{ json_text('event.request', 'idempotency_key') }} as idempotency_key,
         source.received_at,
         source.source as ingest_channel
 
     from source
-    cross join lateral jsonb_to_record(source.payload) as event (data jsonb, request jsonb)
+    {{ json_record('source.payload', 'event', {'data': 'jsonb', 'request': 'jsonb'}) }}
     where {{ not_yet_in_this('source.event_id', 'event_id') }}
 
 )

@@ -35,33 +35,33 @@ payment_intents as (
         payment_intent.amount_capturable,
         payment_intent.amount_received,
         lower(payment_intent.currency) as currency,
-        payment_intent.last_payment_error ->> 'code' as last_payment_error_code,
-        payment_intent.last_payment_error ->> 'decline_code' as last_payment_error_decline_code,
+        {{ json_text('payment_intent.last_payment_error', 'code') }} as last_payment_error_code,
+        {{ json_text('payment_intent.last_payment_error', 'decline_code') }} as last_payment_error_decline_code,
         payment_intent.cancellation_reason,
-        to_timestamp(payment_intent.canceled_at) as canceled_at,
-        payment_intent.metadata ->> 'purchase_transaction_id' as purchase_transaction_id,
-        payment_intent.metadata ->> 'student_id' as student_id,
-        to_timestamp(payment_intent.created) as payment_intent_created_at,
+        {{ unix_seconds_to_timestamp('payment_intent.canceled_at') }} as canceled_at,
+        {{ json_text('payment_intent.metadata', 'purchase_transaction_id') }} as purchase_transaction_id,
+        {{ json_text('payment_intent.metadata', 'student_id') }} as student_id,
+        {{ unix_seconds_to_timestamp('payment_intent.created') }} as payment_intent_created_at,
         source.last_event_id as latest_event_id,
         source.last_event_created_at as latest_event_created_at,
         source.updated_at as state_updated_at
 
     from source
-    cross join lateral jsonb_to_record(source.object) as payment_intent (
-        customer text,
-        latest_charge text,
-        status text,
-        capture_method text,
-        amount bigint,
-        amount_capturable bigint,
-        amount_received bigint,
-        currency text,
-        last_payment_error jsonb,
-        cancellation_reason text,
-        canceled_at bigint,
-        metadata jsonb,
-        created bigint
-    )
+    {{ json_record('source.object', 'payment_intent', {
+        'customer': 'text',
+        'latest_charge': 'text',
+        'status': 'text',
+        'capture_method': 'text',
+        'amount': 'bigint',
+        'amount_capturable': 'bigint',
+        'amount_received': 'bigint',
+        'currency': 'text',
+        'last_payment_error': 'jsonb',
+        'cancellation_reason': 'text',
+        'canceled_at': 'bigint',
+        'metadata': 'jsonb',
+        'created': 'bigint',
+    }) }}
 
 )
 

@@ -16,8 +16,8 @@ select
     payout.status,
     payout.amount,
     lower(payout.currency) as currency,
-    to_timestamp(payout.created) as payout_created_at,
-    to_timestamp(payout.arrival_date) as arrival_date,
+    {{ unix_seconds_to_timestamp('payout.created') }} as payout_created_at,
+    {{ unix_seconds_to_timestamp('payout.arrival_date') }} as arrival_date,
     payout.method,
     payout.automatic,
     payout.failure_code,
@@ -28,17 +28,17 @@ select
     source.updated_at as state_updated_at
 
 from source
-cross join lateral jsonb_to_record(source.object) as payout (
-    status text,
-    amount bigint,
-    currency text,
-    created bigint,
-    arrival_date bigint,
-    method text,
-    automatic boolean,
-    failure_code text,
-    failure_message text,
-    reconciliation_status text,
-    balance_transaction text,
-    failure_balance_transaction text
-)
+{{ json_record('source.object', 'payout', {
+        'status': 'text',
+        'amount': 'bigint',
+        'currency': 'text',
+        'created': 'bigint',
+        'arrival_date': 'bigint',
+        'method': 'text',
+        'automatic': 'boolean',
+        'failure_code': 'text',
+        'failure_message': 'text',
+        'reconciliation_status': 'text',
+        'balance_transaction': 'text',
+        'failure_balance_transaction': 'text',
+    }) }}

@@ -36,23 +36,23 @@ refunds as (
         refund.reason,
         refund.failure_reason,
         refund.balance_transaction as balance_transaction_id,
-        to_timestamp(refund.created) as refund_created_at,
+        {{ unix_seconds_to_timestamp('refund.created') }} as refund_created_at,
         source.last_event_id as latest_event_id,
         source.last_event_created_at as latest_event_created_at,
         source.updated_at as state_updated_at
 
     from source
-    cross join lateral jsonb_to_record(source.object) as refund (
-        charge text,
-        payment_intent text,
-        status text,
-        amount bigint,
-        currency text,
-        reason text,
-        failure_reason text,
-        balance_transaction text,
-        created bigint
-    )
+    {{ json_record('source.object', 'refund', {
+        'charge': 'text',
+        'payment_intent': 'text',
+        'status': 'text',
+        'amount': 'bigint',
+        'currency': 'text',
+        'reason': 'text',
+        'failure_reason': 'text',
+        'balance_transaction': 'text',
+        'created': 'bigint',
+    }) }}
 
 )
 

@@ -30,13 +30,13 @@ charge_states as (
         received_at,
         livemode,
         object_id as charge_id,
-        {{ json_bigint("data_object -> 'amount_refunded'") }} as amount_refunded,
-        {{ json_bigint("previous_attributes -> 'amount_refunded'") }} as previous_amount_refunded
+        {{ json_bigint('data_object', 'amount_refunded') }} as amount_refunded,
+        {{ json_bigint('previous_attributes', 'amount_refunded') }} as previous_amount_refunded
 
     from events
     where {{ not_yet_in_this('events.event_id', 'event_id') }}
         -- An event without a readable amount_refunded says nothing about refunds (processing held it back).
-        and {{ json_bigint("data_object -> 'amount_refunded'") }} is not null
+        and {{ json_bigint('data_object', 'amount_refunded') }} is not null
 
 )
 

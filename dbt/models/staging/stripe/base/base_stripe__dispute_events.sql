@@ -29,7 +29,7 @@ dispute_states as (
         received_at,
         livemode,
         object_id as dispute_id,
-        data_object ->> 'status' as status
+        {{ json_text('data_object', 'status') }} as status
 
     from events
     where {{ not_yet_in_this('events.event_id', 'event_id') }}
