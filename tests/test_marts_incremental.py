@@ -1,7 +1,8 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
 int_stripe__charge_refund_increments, fct_charges, fct_refunds, fct_payment_intents, student_payment_summary,
 fraud_signals, failure_analysis, payments_daily, stg_ops__webhook_event_log, webhook_health, and the finance models:
-the balance transactions' staging, settlement and marts) give the same rows as a full refresh after late and
+the staging of balance transactions and payout itemizations, settlement, fct_balance_transactions,
+balance_change_from_activity and fct_payouts) give the same rows as a full refresh after late and
 out-of-order events: build on part of the events and of the balance listing, made to look as if they arrived over the
 generated days (so most are outside the lookback), load and process the rest (old `created`, new arrival), build
 incrementally, then compare with a full refresh. The app's tables change in between too: a purchase's currency is
@@ -31,18 +32,18 @@ INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_
                       "reconciliation_exceptions", "failure_analysis", "payments_daily",
                       "stg_stripe__balance_transactions", "stg_stripe__payout_balance_transactions",
                       "int_stripe__settlement_by_payment_day", "fct_balance_transactions",
-                      "balance_change_from_activity")
+                      "balance_change_from_activity", "fct_payouts")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
                           "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                           "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
                           "reconciliation_exceptions", "failure_analysis", "payments_daily",
                           "stg_stripe__balance_transactions", "stg_stripe__payout_balance_transactions",
                           "int_stripe__settlement_by_payment_day", "fct_balance_transactions",
-                          "balance_change_from_activity")
+                          "balance_change_from_activity", "fct_payouts")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
           "+stg_stripe__disputes", "+fct_payment_intents", "+student_payment_summary", "+fraud_signals",
           "+webhook_health", "+reconciliation_exceptions", "+failure_analysis", "+payments_daily",
-          "+balance_change_from_activity")
+          "+balance_change_from_activity", "+fct_payouts")
 WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
