@@ -3,7 +3,8 @@
 -- Incremental (delete+insert on the key): a transaction is rebuilt when it changed, when a payout itemization
 -- names it, or when an object it is read with changed: its source (charge, refund, dispute, payout), a refund or
 -- dispute of a changed charge (balance_change_from_activity reads the charge's customer and card through them),
--- or the payout that carried it.
+-- or the payout that carried it. The automatic_payout_id index finds payout_reconciliation's few unpaid
+-- transactions (null) without reading the others.
 {{
     config(
         materialized='incremental',
@@ -13,6 +14,7 @@
         indexes=[
             {'columns': ['balance_transaction_id'], 'unique': true},
             {'columns': ['sources_updated_at']},
+            {'columns': ['automatic_payout_id']},
         ],
     )
 }}
