@@ -11,7 +11,6 @@ incremental model saves over being rebuilt whole (docs/decisions.md §17).
     .venv/bin/python bench/finance_bench.py --home /work/big-incr     # a PAYOPS_HOME `payops refresh` loaded (the
                                                                       # 1M-charge warehouse): no generate or load
     .venv/bin/python bench/finance_bench.py --students 165000         # the issue's size from scratch (~1M charges)
-    .venv/bin/python bench/finance_bench.py --home /work/big-incr --keep-arrivals   # without moving arrivals
 
 Exit status 1 when the ratio misses the target. Results: docs/benchmarks.md, "Finance: balance transactions".
 """
@@ -49,10 +48,6 @@ def main() -> int:
     parser.add_argument("--new-events", type=int, default=10_000, help="events in the incremental batch")
     parser.add_argument("--home", type=Path,
                         help="PAYOPS_HOME to use (kept; its warehouse is reused when it already holds events)")
-    parser.add_argument("--keep-arrivals", action="store_true",
-                        help="leave arrival times as loaded (minutes apart in a warehouse one `payops refresh` loaded, "
-                             "~7 min saved at 1M charges) and build incrementally without the lookback instead: "
-                             "either way the incremental build reads the new batch only")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="finance-bench-"))
@@ -75,8 +70,7 @@ def main() -> int:
             marts.load_initial(settings, engine, home, args.students, args.days)
         else:
             marts.say("Reusing the loaded warehouse.")
-        if not args.keep_arrivals:
-            marts.timed("arrival times moved to created", marts.as_if_received_when_created, engine)
+        marts.timed("arrival times moved to created", marts.as_if_received_when_created, engine)
         with engine.connect() as conn:
             sizes = {table: conn.execute(sa.text(f"select count(*) from raw.{table}")).scalar() for table in
                      ("stripe_events", "stripe_charges", "stripe_api_balance_transactions", "stripe_payouts")}
@@ -89,9 +83,8 @@ def main() -> int:
         marts.timed("vacuum analyze, as autovacuum will after a full build", marts.vacuum_analyze, engine)
         seed, *_ = marts.new_batch_seeds(home)
         marts.add_new_events(settings, engine, home, args.new_events, seed, marts.END)
-        no_lookback = ("--vars", "{incremental_lookback_minutes: 0}") if args.keep_arrivals else ()
         incremental, _ = marts.timed("incremental build (the refresh's dbt build)", marts.dbt, env, home,
-                                     *DBT_REFRESH_ARGS, *no_lookback)
+                                     *DBT_REFRESH_ARGS)
         incremental_models = model_seconds(home)
         engine.dispose()
     finally:
