@@ -8,11 +8,12 @@ Everything happens in a fresh embedded Postgres under its own PAYOPS_HOME (a tem
 so the numbers neither depend on nor disturb anybody's warehouse. Steps:
 
   generate (demo generator: seed 7, --days ending 2026-06-30, --students, app tables too) -> replay the events
-  -> copy the app tables -> process the events into the state tables
+  -> copy the app tables -> process the events into the state tables -> store the generator's balance listing
   -> move arrival times to event `created` (see as_if_received_when_created; on every run) -> dbt seed
   -> FULL:        the refresh's dbt build (DBT_REFRESH_ARGS: no unit tests) --full-refresh (timed),
                    then dbt run --full-refresh (timed) -> vacuum analyze (see vacuum_analyze)
-  -> 10,000 new events (a second generator run: another seed, the days after) -> replay -> process
+  -> 10,000 new events (a second generator run: another seed, the days after) -> replay -> process -> their
+     balance transactions and payout itemizations
   -> INCREMENTAL: the refresh's dbt build (timed)
   -> 10,000 more new events -> replay -> process -> INCREMENTAL: dbt run (timed). The build's batch arrived
      seconds before, inside the lookback, and the models past staging (whose copies keep its arrival times)
@@ -25,7 +26,8 @@ so the numbers neither depend on nor disturb anybody's warehouse. Steps:
     .venv/bin/python bench/marts_bench.py --students 2000 --days 30 --new-events 1000   # smoke run, ~2 min
     .venv/bin/python bench/marts_bench.py --home /tmp/mb           # keep the loaded warehouse; a rerun with the
                                                                   # same --home reuses it (no generate/load), each
-                                                                  # run adding its 2 x 10,000 new events
+                                                                  # run adding its 2 x 10,000 new events; so does a
+                                                                  # PAYOPS_HOME `payops refresh` loaded
 
 Exit status 1 when a target fails. Results and their history: docs/benchmarks.md, "Metrics marts".
 """
@@ -59,7 +61,6 @@ earlier run, so its events are new too."""
 RERUN_SEED_STEP = 10_000
 RUNS_LOG = ".marts-bench-runs"
 NEW_BATCH_DAYS = 5
-LOADED_MARKER = ".marts-bench-loaded"
 TARGET_RATIO = 0.10
 TARGET_P95_MS = 300.0
 
@@ -133,6 +134,7 @@ def load_initial(settings, engine, home: Path, students: int, days: int) -> dict
     from demo.generate import generate_demo_data
     from ingest.app_tables import copy_app_tables
     from ingest.processing import process_pending
+    from ingest.stripe_balance import load_balance_landing
     from ingest.stripe_events import replay
     from payops.db import app_engine
 
@@ -144,15 +146,26 @@ def load_initial(settings, engine, home: Path, students: int, days: int) -> dict
     _, processed = timed("process", process_pending, engine)
     say(f"  {loaded.summary()}; processing: {processed.summary()}")
     shutil.rmtree(home / "events")  # 2 GB per million events; the warehouse has them now
+    _, balance = timed("store the balance listing", load_balance_landing, engine, settings.stripe_balance_landing_dir)
+    say(f"  balance: {balance.summary()}")
     return {"loaded": loaded.loaded}
+
+
+def is_loaded(engine) -> bool:
+    """Whether the warehouse already holds events: loaded by an earlier run on the same --home, or by `payops
+    refresh` (the integrator's copies of the million-charge warehouse)."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select exists (select from raw.stripe_events)")).scalar()
 
 
 def as_if_received_when_created(engine) -> None:
     """A replay stores a million events within minutes, so every one would sit inside the incremental models'
     lookback and each "incremental" build would re-read them all. A warehouse in service received them as
     they happened: move each event's arrival to its `created` (the newest an hour ago), each state's update and
-    each webhook-log entry with it, and each platform row's copy to its `updated_at`. Only arrival times
-    change; no figure depends on them."""
+    each webhook-log entry with it, each platform row's copy to its `updated_at`, and each balance transaction's
+    listing to its `created`. Only arrival times change; no figure depends on them."""
     import sqlalchemy as sa
 
     from ingest.processing import STATE_TABLES
@@ -165,6 +178,15 @@ def as_if_received_when_created(engine) -> None:
                                  " from shift"))
         conn.execute(sa.text("update raw.stripe_events set received_at = created_at + shift.offset from shift"))
         conn.execute(sa.text("update raw.app_rows set loaded_at = updated_at + shift.offset from shift"))
+        # A balance listing stored each transaction soon after it was created, and a payout's itemization when the
+        # payout ended (its last state).
+        conn.execute(sa.text("update raw.stripe_api_balance_transactions set updated_at = created_at + shift.offset"
+                             " from shift"))
+        conn.execute(sa.text("""
+            update raw.stripe_payout_balance_transactions as carried set loaded_at = payouts.updated_at
+            from raw.stripe_payouts as payouts
+            where payouts.id = carried.payout_id
+        """))
         # The log's trigger would stamp updated_at with the clock, and every row would look just written to the
         # incremental webhook models: this rewrites history, so the last write moves with the rest.
         conn.execute(sa.text("alter table ops.webhook_event_log disable trigger webhook_event_log_updated_at"))
@@ -192,7 +214,8 @@ def vacuum_analyze(engine) -> None:
 
 
 def add_new_events(settings, engine, home: Path, count: int, seed: int, after: date) -> int:
-    """`count` events of objects the warehouse has never seen, created in the days after `after`, arriving now."""
+    """`count` events of objects the warehouse has never seen, created in the days after `after`, arriving now,
+    with the balance transactions and payout itemizations Stripe's API would list by then."""
     import orjson
 
     from demo.generate import generate_demo_data
@@ -203,13 +226,43 @@ def add_new_events(settings, engine, home: Path, count: int, seed: int, after: d
     # ~0.23 events per student and day: 5 days by 1.2 students per wanted event give ~1.4x `count`, trimmed.
     generate_demo_data(settings, days=NEW_BATCH_DAYS, students=max(50, int(count * 1.2)), seed=seed,
                        end=after + timedelta(days=NEW_BATCH_DAYS),
-                       progress=False, out_dir=out_dir, write_app=False)
-    lines = sorted(event_lines(out_dir), key=lambda line: orjson.loads(line)["created"])[:count]
-    shutil.rmtree(out_dir)
+                       progress=False, out_dir=out_dir / "events", write_app=False, balance_dir=out_dir / "balance")
+    lines = sorted(event_lines(out_dir / "events"), key=lambda line: orjson.loads(line)["created"])[:count]
     result = load_events(engine, ((f"new-{seed}:{n}", line) for n, line in enumerate(lines)), source="replay")
     processed = process_pending(engine)
-    say(f"  {count:,} new events: {result.summary()}; processing: {processed.summary()}")
+    balance = load_listed_by(engine, out_dir / "balance", [orjson.loads(line) for line in lines])
+    shutil.rmtree(out_dir)
+    say(f"  {count:,} new events: {result.summary()}; processing: {processed.summary()}; balance: {balance.summary()}")
     return result.loaded
+
+
+def load_listed_by(engine, folder: Path, events: list[dict]):
+    """Store what the balance listing in `folder` held when the newest of `events` happened: the transactions
+    created by then, and the itemizations of the payouts those events ended."""
+    import orjson
+
+    from ingest.stripe_balance import ITEMIZATION_FILE, TRANSACTIONS_FILE, load_balance_landing
+
+    newest = max(event["created"] for event in events)
+    ended = {event["data"]["object"]["id"] for event in events if event["type"] in ("payout.paid", "payout.failed")}
+    listed = [line for line in (folder / TRANSACTIONS_FILE).read_bytes().splitlines()
+              if line and orjson.loads(line)["created"] <= newest]
+    itemized = [line for line in (folder / ITEMIZATION_FILE).read_bytes().splitlines()
+                if line and orjson.loads(line)["payout"] in ended]
+    kept = folder / "listed-by-then"
+    kept.mkdir()
+    (kept / TRANSACTIONS_FILE).write_bytes(b"\n".join(listed) + b"\n")
+    (kept / ITEMIZATION_FILE).write_bytes(b"\n".join(itemized) + b"\n")
+    return load_balance_landing(engine, kept)
+
+
+def new_batch_seeds(home: Path) -> tuple[int, ...]:
+    """This run's NEW_BATCH_SEEDS, moved past those of the earlier runs on `home` (logged in RUNS_LOG)."""
+    runs_log = home / RUNS_LOG
+    earlier_runs = len(runs_log.read_text().splitlines()) if runs_log.exists() else 0
+    with runs_log.open("a") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    return tuple(seed + RERUN_SEED_STEP * earlier_runs for seed in NEW_BATCH_SEEDS)
 
 
 def table_sizes(engine) -> dict[str, int]:
@@ -352,7 +405,8 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=90, help="days of generated data, ending 2026-06-30 (default 90)")
     parser.add_argument("--new-events", type=int, default=10_000, help="events per incremental batch (default 10000)")
     parser.add_argument("--runs", type=int, default=20, help="runs per query (default 20)")
-    parser.add_argument("--home", type=Path, help="PAYOPS_HOME to use (kept; reused when already loaded)")
+    parser.add_argument("--home", type=Path,
+                        help="PAYOPS_HOME to use (kept; its warehouse is reused when it already holds events)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary PAYOPS_HOME (Postgres is stopped either way)")
     args = parser.parse_args()
@@ -372,10 +426,9 @@ def main() -> int:
     try:
         engine = ready_engine(settings)
         env = {**os.environ, **dbt_env(settings)}
-        if not (home / LOADED_MARKER).exists():
+        if not is_loaded(engine):
             say(f"Loading {args.students:,} students x {args.days} days of generated data:")
             load_initial(settings, engine, home, args.students, args.days)
-            (home / LOADED_MARKER).write_text("loaded\n")
         else:
             say("Reusing the warehouse loaded by an earlier run.")
         # Every run, so that a rerun's incremental builds find the previous run's new events as old as the rest,
@@ -391,11 +444,7 @@ def main() -> int:
         sizes = table_sizes(engine)
 
         last_day = END + timedelta(days=NEW_BATCH_DAYS)
-        runs_log = home / RUNS_LOG
-        earlier_runs = len(runs_log.read_text().splitlines()) if runs_log.exists() else 0
-        with runs_log.open("a") as log:
-            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        first_seed, second_seed = (seed + RERUN_SEED_STEP * earlier_runs for seed in NEW_BATCH_SEEDS)
+        first_seed, second_seed = new_batch_seeds(home)
         add_new_events(settings, engine, home, args.new_events, first_seed, END)
         incremental_build, _ = timed("incremental build (the refresh's dbt build)", dbt, env, home, *DBT_REFRESH_ARGS)
         add_new_events(settings, engine, home, args.new_events, second_seed, last_day)

@@ -1,7 +1,9 @@
 """Incremental models (stg_stripe__events, the event-history base models, the latest-state staging models,
 int_stripe__charge_refund_increments, fct_charges, fct_refunds, fct_payment_intents, student_payment_summary,
-fraud_signals, failure_analysis, payments_daily, stg_ops__webhook_event_log, webhook_health) give the same rows as a
-full refresh after late and out-of-order events: build on part of the events, made to look as if they arrived over the
+fraud_signals, failure_analysis, payments_daily, stg_ops__webhook_event_log, webhook_health, and the finance models:
+the staging of balance transactions and payout itemizations, settlement, fct_balance_transactions,
+balance_change_from_activity and fct_payouts) give the same rows as a full refresh after late and
+out-of-order events: build on part of the events and of the balance listing, made to look as if they arrived over the
 generated days (so most are outside the lookback), load and process the rest (old `created`, new arrival), build
 incrementally, then compare with a full refresh. The app's tables change in between too: a purchase's currency is
 corrected (its student's row in the wrong currency must go) and a balance's hours are used. A second round ages every
@@ -27,18 +29,28 @@ INCREMENTAL_MODELS = ("stg_stripe__events", "base_stripe__charge_events", "base_
                       "stg_stripe__disputes",
                       "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                       "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
-                      "reconciliation_exceptions", "failure_analysis", "payments_daily")
+                      "reconciliation_exceptions", "failure_analysis", "payments_daily",
+                      "stg_stripe__balance_transactions", "stg_stripe__payout_balance_transactions",
+                      "int_stripe__settlement_by_payment_day", "fct_balance_transactions",
+                      "balance_change_from_activity", "fct_payouts")
 CHANGED_BY_LATE_EVENTS = ("stg_stripe__events", "base_stripe__charge_events", "stg_stripe__charges",
                           "int_stripe__charge_refund_increments", "fct_charges", "fct_refunds", "fct_payment_intents",
                           "student_payment_summary", "fraud_signals", "stg_ops__webhook_event_log", "webhook_health",
-                          "reconciliation_exceptions", "failure_analysis", "payments_daily")
+                          "reconciliation_exceptions", "failure_analysis", "payments_daily",
+                          "stg_stripe__balance_transactions", "stg_stripe__payout_balance_transactions",
+                          "int_stripe__settlement_by_payment_day", "fct_balance_transactions",
+                          "balance_change_from_activity", "fct_payouts")
 SELECT = ("--select", "+fct_charges", "+fct_refunds", "+base_stripe__dispute_events", "+stg_stripe__payment_intents",
           "+stg_stripe__disputes", "+fct_payment_intents", "+student_payment_summary", "+fraud_signals",
-          "+webhook_health", "+reconciliation_exceptions", "+failure_analysis", "+payments_daily")
+          "+webhook_health", "+reconciliation_exceptions", "+failure_analysis", "+payments_daily",
+          "+balance_change_from_activity", "+fct_payouts")
 WEBHOOK_MODELS = ("stg_ops__webhook_event_log", "webhook_health")
 HELD_BACK_EVERY = 4
 """Every 4th event arrives only after the first build: refunds of old charges, states older than the
-newest one already stored, and charges never seen before."""
+newest one already stored, and charges never seen before. So does every 4th balance transaction of the listing, and
+the itemizations of every other payout."""
+PENDING_EVERY = 3
+"""Every 3rd balance transaction of the first listing is still pending; the second listing shows it available."""
 
 
 FADING_OUTLIER = "cus_fading_outlier"
@@ -66,7 +78,9 @@ FADING_OUTLIER_LATE = [succeeded_charge("ch_fading_2", 2500, 22)]
 
 
 BOOKKEEPING_COLUMNS = {"reconciliation_exceptions": ("checked_at", "checked_against_event_at"),
-                       "payments_daily": ("sources_updated_at",)}
+                       "payments_daily": ("sources_updated_at",),
+                       "fct_balance_transactions": ("sources_updated_at",),
+                       "balance_change_from_activity": ("sources_updated_at",)}
 """Columns that record when a build wrote the row, not what the row says: they differ after a full refresh."""
 
 
@@ -95,6 +109,11 @@ def as_if_received_when_created(engine: sa.Engine, newest_ago: str = "1 day") ->
             conn.execute(sa.text(f"update raw.{table.table} set updated_at = last_event_created_at + {offset}"))
         conn.execute(sa.text(f"update raw.stripe_events set received_at = created_at + {offset}"))
         conn.execute(sa.text(f"update raw.app_rows set loaded_at = updated_at + {offset}"))
+        # A listing stored each balance transaction when it was created, and a payout's itemization when it ended.
+        conn.execute(sa.text(f"update raw.stripe_api_balance_transactions set updated_at = created_at + {offset}"))
+        conn.execute(sa.text("update raw.stripe_payout_balance_transactions as carried"
+                             " set loaded_at = payouts.updated_at"
+                             " from raw.stripe_payouts as payouts where payouts.id = carried.payout_id"))
         # Every timestamp of a log row moves with its arrival. The trigger would stamp updated_at with the clock,
         # making every row look just written and the next build re-read the whole log: history is rewritten here.
         conn.execute(sa.text("alter table ops.webhook_event_log disable trigger webhook_event_log_updated_at"))
@@ -114,6 +133,23 @@ def as_if_received_when_created(engine: sa.Engine, newest_ago: str = "1 day") ->
 def warehouse(tmp_path_factory: pytest.TempPathFactory):
     with embedded_warehouse(tmp_path_factory.mktemp("incremental"), PAYOPS_TIMEZONE="America/Sao_Paulo") as settings:
         yield settings
+
+
+def first_listing(landing: Path, folder: Path) -> Path:
+    """The balance listing as Stripe's API showed it earlier, written into `folder`: without every
+    HELD_BACK_EVERY-th transaction, every PENDING_EVERY-th of the others still pending, and the itemizations of every
+    other payout only."""
+    from ingest.stripe_balance import ITEMIZATION_FILE, TRANSACTIONS_FILE
+
+    transactions = [orjson.loads(line) for line in (landing / TRANSACTIONS_FILE).read_bytes().splitlines() if line]
+    listed = [txn | {"status": "pending"} if number % PENDING_EVERY == 0 else txn
+              for number, txn in enumerate(transactions) if number % HELD_BACK_EVERY]
+    itemized = [orjson.loads(line) for line in (landing / ITEMIZATION_FILE).read_bytes().splitlines() if line]
+    payouts = sorted({item["payout"] for item in itemized})
+    (folder / TRANSACTIONS_FILE).write_bytes(b"\n".join(orjson.dumps(txn) for txn in listed))
+    (folder / ITEMIZATION_FILE).write_bytes(b"\n".join(orjson.dumps(item) for item in itemized
+                                                       if payouts.index(item["payout"]) % 2))
+    return folder
 
 
 WRONG_CURRENCY = "chf"
@@ -247,7 +283,8 @@ def payments_daily_late_events(engine: sa.Engine) -> list[tuple[str, bytes]]:
 
 AGED_COLUMNS = {"student_payment_summary": ("state_updated_at", "app_loaded_at"),
                 "failure_analysis": ("state_updated_at",),
-                "payments_daily": ("sources_updated_at",)}
+                "payments_daily": ("sources_updated_at",),
+                "int_stripe__settlement_by_payment_day": ("state_updated_at",)}
 """Arrival times a model keeps, which aging rewrites for a full refresh only."""
 
 
@@ -296,6 +333,7 @@ def late_arrivals(warehouse, target, tmp_path_factory: pytest.TempPathFactory) -
     from demo.generate import generate_demo_data
     from ingest.app_tables import copy_app_tables
     from ingest.processing import process_pending
+    from ingest.stripe_balance import load_balance_landing
     from ingest.stripe_events import load_events
     from payops.db import app_engine, ready_engine
 
@@ -323,6 +361,7 @@ def late_arrivals(warehouse, target, tmp_path_factory: pytest.TempPathFactory) -
     copy_app_tables(app, engine)
     load_events(engine, early, source="replay")
     process_pending(engine)
+    load_balance_landing(engine, first_listing(warehouse.stripe_balance_landing_dir, tmp_path_factory.mktemp("listed")))
     as_if_received_when_created(engine)
     # Models only: the seeds they read, no data or unit tests (tests/test_dbt_project.py runs those).
     dbt(warehouse, target, "build", *SELECT, "--resource-type", "model", "seed")
@@ -334,6 +373,7 @@ def late_arrivals(warehouse, target, tmp_path_factory: pytest.TempPathFactory) -
     copy_app_tables(app, engine)
     load_events(engine, late, source="replay")
     process_pending(engine)
+    load_balance_landing(engine, warehouse.stripe_balance_landing_dir)
     dbt(warehouse, target, "run", *SELECT)
     incremental = snapshot(engine)
     mistyped_rows_after = (summary_row(engine, mistyped_student, WRONG_CURRENCY),

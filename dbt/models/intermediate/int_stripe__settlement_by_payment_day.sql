@@ -32,6 +32,7 @@ lost_disputes as (
 )
 
 select
+    balance_transactions.balance_transaction_id,
     {{ to_reporting_day('charges.charge_created_at') }} as day,
     charges.currency,
     charges.livemode,
@@ -49,6 +50,7 @@ inner join charges
 union all
 
 select
+    balance_transactions.balance_transaction_id,
     {{ to_reporting_day('balance_transactions.balance_transaction_created_at') }},
     refunds.currency,
     balance_transactions.livemode,
@@ -66,6 +68,7 @@ inner join refunds
 union all
 
 select
+    balance_transactions.balance_transaction_id,
     {{ to_reporting_day('lost_disputes.closed_at') }},
     lost_disputes.currency,
     balance_transactions.livemode,

@@ -1,7 +1,20 @@
 -- Stripe's "itemized balance change from activity" report: every live balance transaction except payouts and
 -- their reversals, in major units of the settlement currency, with Stripe's column names where payops has
 -- the column. The compliance export reads it.
-{{ config(indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
+-- Incremental (delete+insert on the key): the rows fct_balance_transactions wrote since this model's last build
+-- (minus the lookback), which it rebuilds whenever a charge, dispute or payout read here changes too.
+{{
+    config(
+        materialized=incremental_where_supported(),
+        incremental_strategy='delete+insert',
+        unique_key='balance_transaction_id',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['balance_transaction_id'], 'unique': true},
+            {'columns': ['sources_updated_at']},
+        ],
+    )
+}}
 
 with
 
@@ -10,6 +23,7 @@ activity as (
     select * from {{ ref('fct_balance_transactions') }}
     where livemode
       and reporting_category not in ('payout', 'payout_reversal')
+      and {{ changed_since_last_build('sources_updated_at') }}
 
 ),
 
@@ -53,7 +67,8 @@ select
     activity.dispute_id,
     charges.card_brand,
     charges.card_country,
-    disputes.reason as dispute_reason
+    disputes.reason as dispute_reason,
+    activity.sources_updated_at
 
 from activity
 left join charges

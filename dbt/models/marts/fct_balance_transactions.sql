@@ -1,12 +1,92 @@
 -- One row per balance transaction: every movement of the Stripe balance, in the settlement currency, with the
 -- charge, refund, dispute or payout it belongs to, what the customer saw, and the automatic payout that carried it.
-{{ config(indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
+-- Incremental (delete+insert on the key): a transaction is rebuilt when it changed, when a payout itemization
+-- names it, or when an object it is read with changed: its source (charge, refund, dispute, payout), a refund or
+-- dispute of a changed charge (balance_change_from_activity reads the charge's customer and card through them),
+-- or the payout that carried it. The automatic_payout_id index finds payout_reconciliation's few unpaid
+-- transactions (null) without reading the others.
+{{
+    config(
+        materialized=incremental_where_supported(),
+        incremental_strategy='delete+insert',
+        unique_key='balance_transaction_id',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['balance_transaction_id'], 'unique': true},
+            {'columns': ['sources_updated_at']},
+            {'columns': ['automatic_payout_id']},
+        ],
+    )
+}}
 
 with
 
+{% if is_incremental() -%}
+changed_charges as (
+
+    select charge_id from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
+),
+
+changed_payouts as (
+
+    select payout_id from {{ ref('stg_stripe__payouts') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
+),
+
+changed_sources as (
+
+    select charge_id as source_id from changed_charges
+
+    union
+
+    select refund_id from {{ ref('stg_stripe__refunds') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+        or {{ is_one_of('charge_id', 'select charge_id from changed_charges') }}
+
+    union
+
+    select dispute_id from {{ ref('stg_stripe__disputes') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+        or {{ is_one_of('charge_id', 'select charge_id from changed_charges') }}
+
+    union
+
+    select payout_id from changed_payouts
+
+),
+
+changed_ids as (
+
+    select balance_transaction_id from {{ ref('stg_stripe__balance_transactions') }}
+    where {{ changed_since_last_build('state_updated_at', 'sources_updated_at') }}
+
+    union
+
+    select balance_transaction_id from {{ ref('stg_stripe__balance_transactions') }}
+    where {{ is_one_of('source_id', 'select source_id from changed_sources') }}
+
+    union
+
+    select balance_transaction_id from {{ ref('stg_stripe__payout_balance_transactions') }}
+    where {{ changed_since_last_build('loaded_at', 'sources_updated_at') }}
+
+    union
+
+    select balance_transaction_id from {{ ref('stg_stripe__payout_balance_transactions') }}
+    where {{ is_one_of('payout_id', 'select payout_id from changed_payouts') }}
+
+),
+
+{% endif -%}
 balance_transactions as (
 
     select * from {{ ref('stg_stripe__balance_transactions') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('balance_transaction_id', 'select balance_transaction_id from changed_ids') }}
+    {%- endif %}
 
 ),
 
@@ -38,6 +118,9 @@ carried as (
 
     select balance_transaction_id, min(payout_id) as automatic_payout_id
     from {{ ref('stg_stripe__payout_balance_transactions') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('balance_transaction_id', 'select balance_transaction_id from changed_ids') }}
+    {%- endif %}
     group by balance_transaction_id
 
 ),
@@ -45,6 +128,21 @@ carried as (
 currencies as (
 
     select * from {{ ref('currencies') }}
+
+),
+
+-- Bookkeeping: the newest arrival among the inputs when the build ran, the next build's watermark (and
+-- balance_change_from_activity's: the rows this build wrote carry it).
+sources as (
+
+    select greatest(
+        (select max(state_updated_at) from {{ ref('stg_stripe__balance_transactions') }}),
+        (select max(loaded_at) from {{ ref('stg_stripe__payout_balance_transactions') }}),
+        (select max(state_updated_at) from {{ ref('stg_stripe__charges') }}),
+        (select max(state_updated_at) from {{ ref('stg_stripe__refunds') }}),
+        (select max(state_updated_at) from {{ ref('stg_stripe__disputes') }}),
+        (select max(state_updated_at) from {{ ref('stg_stripe__payouts') }})
+    ) as sources_updated_at
 
 ),
 
@@ -109,9 +207,11 @@ select
     linked.available_on,
     linked.status,
     linked.description,
-    linked.automatic_payout_id
+    linked.automatic_payout_id,
+    sources.sources_updated_at
 
 from linked
+cross join sources
 left join currencies as settlement
     on linked.currency = settlement.currency
 left join currencies as customer_facing

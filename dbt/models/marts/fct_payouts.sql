@@ -1,11 +1,50 @@
 -- One row per payout, in its latest state, with the count and net sum of the balance transactions it carried.
-{{ config(indexes=[{'columns': ['payout_id'], 'unique': true}]) }}
+-- Incremental (delete+insert on the key): a payout is recomputed when its state changed, when transactions it
+-- carried were itemized, or when one of those changed; it then sums only its own transactions.
+{{
+    config(
+        materialized=incremental_where_supported(),
+        incremental_strategy='delete+insert',
+        unique_key='payout_id',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['payout_id'], 'unique': true}],
+    )
+}}
 
 with
 
+{% if is_incremental() -%}
+changed_transactions as (
+
+    select balance_transaction_id from {{ ref('stg_stripe__balance_transactions') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+),
+
+changed_payouts as (
+
+    select payout_id from {{ ref('stg_stripe__payouts') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+    union
+
+    select payout_id from {{ ref('stg_stripe__payout_balance_transactions') }}
+    where {{ changed_since_last_build('loaded_at', 'state_updated_at') }}
+
+    union
+
+    select payout_id from {{ ref('stg_stripe__payout_balance_transactions') }}
+    where {{ is_one_of('balance_transaction_id', 'select balance_transaction_id from changed_transactions') }}
+
+),
+
+{% endif -%}
 payouts as (
 
     select * from {{ ref('stg_stripe__payouts') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('payout_id', 'select payout_id from changed_payouts') }}
+    {%- endif %}
 
 ),
 
@@ -19,6 +58,9 @@ itemized as (
     from {{ ref('stg_stripe__payout_balance_transactions') }} as carried
     inner join {{ ref('stg_stripe__balance_transactions') }} as balance_transactions
         on carried.balance_transaction_id = balance_transactions.balance_transaction_id
+    {%- if is_incremental() %}
+    where {{ is_one_of('carried.payout_id', 'select payout_id from payouts') }}
+    {%- endif %}
     group by carried.payout_id
 
 ),
@@ -45,7 +87,8 @@ select
     payouts.balance_transaction_id,
     payouts.failure_balance_transaction_id,
     cast(coalesce(itemized.itemized_transactions, 0) as {{ dbt.type_bigint() }}) as itemized_transactions,
-    {{ money_columns('itemized.itemized_net_minor', 'itemized_net') }}
+    {{ money_columns('itemized.itemized_net_minor', 'itemized_net') }},
+    payouts.state_updated_at
 
 from payouts
 left join itemized

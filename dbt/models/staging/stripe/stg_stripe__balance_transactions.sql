@@ -1,35 +1,73 @@
 -- Every balance transaction once: those listed from Stripe's API, and those disputes embed
 -- (balance_transactions[] in dispute events, kept by ingest/processing.py). A transaction known both ways
 -- is the same money: the API's listing, the newer view, wins (docs/decisions.md, "Balance transactions").
--- Rebuilt whole on every build (not the staging layer's incremental default): it reads every row of its sources.
-{{ config(materialized='table', indexes=[{'columns': ['balance_transaction_id'], 'unique': true}]) }}
+-- Incremental: a transaction either source wrote since the last build (minus the lookback) is read again from
+-- both and replaces its row (delete+insert on the key), so the listing still wins over an embedded copy that
+-- arrives later.
+{{
+    config(
+        unique_key='balance_transaction_id',
+        indexes=[
+            {'columns': ['balance_transaction_id'], 'unique': true},
+            {'columns': ['state_updated_at']},
+            {'columns': ['source_id']},
+        ],
+    )
+}}
 
 with
 
+{% if is_incremental() -%}
+changed_ids as (
+
+    select id from {{ source('stripe_balance', 'api_balance_transactions') }}
+    where {{ changed_since_last_build('updated_at', 'state_updated_at') }}
+
+    union
+
+    select id from {{ source('stripe', 'balance_transactions') }}
+    where {{ changed_since_last_build('updated_at', 'state_updated_at') }}
+
+),
+
+{% endif -%}
 listed as (
 
     select id, livemode, object, updated_at, 1 as preference from {{ source('stripe_balance', 'api_balance_transactions') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('id', 'select id from changed_ids') }}
+    {%- endif %}
 
 ),
 
 embedded as (
 
     select id, livemode, object, updated_at, 2 as preference from {{ source('stripe', 'balance_transactions') }}
+    {%- if is_incremental() %}
+    where {{ is_one_of('id', 'select id from changed_ids') }}
+    {%- endif %}
+
+),
+
+both_ways as (
+
+    select * from listed
+    union all
+    select * from embedded
 
 ),
 
 deduplicated as (
 
-    select id, livemode, object, updated_at
+    select id, livemode, object, state_updated_at
     from (
         select
             *,
-            row_number() over (partition by id order by preference) as preference_rank
-        from (
-            select * from listed
-            union all
-            select * from embedded
-        ) as both_ways
+            row_number() over (partition by id order by preference) as preference_rank,
+            -- When either source last wrote the transaction: the watermark, which moves even when the copy that
+            -- changed is the one that loses.
+            max(updated_at) over (partition by id) as state_updated_at
+        from both_ways
     ) as ranked
     where preference_rank = 1
 
@@ -51,7 +89,7 @@ select
     txn.status,
     {{ unix_seconds_to_timestamp('txn.created') }} as balance_transaction_created_at,
     {{ unix_seconds_to_timestamp('txn.available_on') }} as available_on,
-    deduplicated.updated_at as state_updated_at,
+    deduplicated.state_updated_at,
     -- fee_details[] by Stripe's fee type: stripe_fee, application_fee, tax (on the fees)
     {%- for fee_type, column in [('stripe_fee', 'stripe_fee'), ('application_fee', 'application_fee'), ('tax', 'tax_fee')] %}
     {{ json_array_sum_of_type('deduplicated.object', 'fee_details', fee_type) }} as {{ column }}
