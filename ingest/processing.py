@@ -3,8 +3,8 @@
 Every stored event enters ops.webhook_event_log as `received`. A worker claims a batch of due events (committed
 as `processing`; SKIP LOCKED keeps concurrent workers off each other's events) and applies it in one statement
 that reads each event once and upserts into every state table. An upsert only replaces a row by a newer state of
-the object, ranked here
-and nowhere else (docs/decisions.md §9): newest event `created`, then the object's own fields, then event id.
+the object, ranked here and nowhere else (docs/decisions.md §9): newest event `created`, then the object's own
+fields, then event id.
 So batches may arrive in any order, run twice or side by side, and the state tables come out the same.
 
 In the same statement, every object is checked against the shape the dbt models rely on (ingest/validation.py):
