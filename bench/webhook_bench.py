@@ -6,7 +6,11 @@ The issue asks that the receiver, one uvicorn worker on the warehouse,
      over --seconds after a 1-second warm-up at the same rate);
   2. takes a burst of 10,000 deliveries at concurrency 64 with 0 lost and 0 duplicated rows (checked in the DB);
 and reports its burst throughput as a ratio to the same receiver answering 200 without touching the database
-(`baseline_app`: same signature check and parsing, a store that keeps nothing), measured in the same run.
+(`baseline_app`: same signature check and parsing, a store that keeps nothing), measured in the same run;
+  3. under a junk flood (issue 10): genuine deliveries at 200/s keep a p99 of at most 50 ms while a second load
+     generator sends 1,000 unsigned requests/s (half with no Stripe-Signature, half with a forged one), against
+     the same genuine run without the flood, on the same receiver in the same run. The refusals must be counted
+     per reason and minute in ops.webhook_rejections (a few rows, not one per request).
 
 The receiver runs in its own uvicorn process and the load generator (asyncio, keep-alive HTTP/1.1) in another, both
 started from here. Everything uses a fresh embedded Postgres under its own PAYOPS_HOME (a temporary folder unless
@@ -14,6 +18,7 @@ started from here. Everything uses a fresh embedded Postgres under its own PAYOP
 
     .venv/bin/python bench/webhook_bench.py                                  # the real thing, about a minute
     .venv/bin/python bench/webhook_bench.py --burst 2000 --seconds 5         # a quick smoke run
+    .venv/bin/python bench/webhook_bench.py --flood-only                     # just 3., about a minute
 
 Prints the figures as JSON and exits 1 when a target fails. On a shared machine the p99 mostly measures the
 neighbours: the baseline's own p99, printed next to it, shows how much.
@@ -47,6 +52,9 @@ from ingest.webhook_sender import signed_headers  # noqa: E402
 SECRET = "whsec_bench_0123456789abcdef"
 TARGET_RATE = 500
 TARGET_P99_MS = 50.0
+FLOOD_RATE = 1000
+"""Unsigned requests/s of the junk flood."""
+GENUINE_RATE_IN_FLOOD = 200
 BURST_CONCURRENCY = 64
 WARMUP_SECONDS = 1.0
 """Of the sustained run: sent at the same rate before the measured seconds begin, as load tools do (wrk2's
@@ -125,8 +133,9 @@ class Connection:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         return cls(reader, writer, parts.netloc, parts.path)
 
-    async def post(self, body: bytes) -> str:
-        headers = {"Host": self.host, **signed_headers(body, SECRET), "Content-Length": str(len(body))}
+    async def post(self, body: bytes, signed: bool = True) -> str:
+        headers = {"Host": self.host, **(signed_headers(body, SECRET) if signed else junk_headers(body)),
+                   "Content-Length": str(len(body))}
         head = f"POST {self.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         self.writer.write(head.encode() + body)
         response_head = await self.reader.readuntil(b"\r\n\r\n")
@@ -137,6 +146,14 @@ class Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def junk_headers(body: bytes) -> dict[str, str]:
+    """An attacker's headers: no Stripe-Signature for even-length bodies, a forged one (a current timestamp and a
+    random v1, so the receiver computes the HMAC before refusing) for the others."""
+    if len(body) % 2 == 0:
+        return {"Content-Type": "application/json"}
+    return {"Content-Type": "application/json", "Stripe-Signature": f"t={int(time.time())},v1={os.urandom(32).hex()}"}
 
 
 async def burst(url: str, bodies: list[bytes], concurrency: int) -> dict:
@@ -158,7 +175,7 @@ async def burst(url: str, bodies: list[bytes], concurrency: int) -> dict:
     return latency_report(outcomes, loop.time() - started)
 
 
-async def paced(url: str, bodies: list[bytes], rate: float) -> dict:
+async def paced(url: str, bodies: list[bytes], rate: float, signed: bool = True) -> dict:
     """Open loop: event i leaves at start + i/rate whatever the answers before it; latency counts from then.
     A request finding no idle connection opens one, as a client of a slow server would. The first
     WARMUP_SECONDS of deliveries are sent and stored like the rest but left out of the figures."""
@@ -171,13 +188,13 @@ async def paced(url: str, bodies: list[bytes], rate: float) -> dict:
             idle.pop().close()
         connection = idle.pop() if idle else await Connection.open(url)
         try:
-            status = await connection.post(body)
+            status = await connection.post(body, signed)
         except (ConnectionError, asyncio.IncompleteReadError):
             # The server closed this idle connection as we reused it; like any HTTP client, send again on a
             # new one (the latency still counts from `due`).
             connection.close()
             connection = await Connection.open(url)
-            status = await connection.post(body)
+            status = await connection.post(body, signed)
         outcomes.append((status, (loop.time() - due) * 1000, due - started))
         idle.append(connection)
 
@@ -198,7 +215,7 @@ async def paced(url: str, bodies: list[bytes], rate: float) -> dict:
 def loadgen(args: argparse.Namespace) -> None:
     bodies = Path(args.events_file).read_bytes().splitlines()
     if args.pace:
-        result = asyncio.run(paced(args.url, bodies, args.pace))
+        result = asyncio.run(paced(args.url, bodies, args.pace, signed=not args.junk))
     else:
         result = asyncio.run(burst(args.url, bodies, args.concurrency))
     print(json.dumps(result))
@@ -226,7 +243,8 @@ def unique_events(settings, wanted: int, out_dir: Path) -> list[bytes]:
     generate_demo_data(settings, days=90, students=students, seed=7, out_dir=out_dir, fmt="jsonl",
                        progress=False, write_app=False)
     seen: dict[str, bytes] = {}
-    for path in expand_paths([out_dir]):
+    # The events files only: the generator also writes the balance API's pages (stripe_balance/) beside them.
+    for path in expand_paths(sorted(out_dir.glob("events-*"))):
         for _, body in read_file(path):
             seen.setdefault(orjson.loads(body)["id"], body)
     if len(seen) < wanted:
@@ -261,13 +279,62 @@ class Receiver:
         self.process.wait(10)
 
 
-def run_load(url: str, bodies: list[bytes], work: Path, env: dict[str, str], *, rate: float | None = None) -> dict:
-    events_file = work / "load.jsonl"
+def start_load(url: str, bodies: list[bytes], work: Path, env: dict[str, str], *, rate: float | None = None,
+               junk: bool = False) -> subprocess.Popen:
+    """A load generator process sending `bodies`; its report is the JSON line it prints."""
+    events_file = work / ("junk.jsonl" if junk else "load.jsonl")
     events_file.write_bytes(b"\n".join(bodies))
     mode = ["--pace", str(rate)] if rate else ["--concurrency", str(BURST_CONCURRENCY)]
-    output = subprocess.run([sys.executable, __file__, "--loadgen", "--url", url, "--events-file", str(events_file),
-                             *mode], env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return subprocess.Popen([sys.executable, __file__, "--loadgen", "--url", url, "--events-file", str(events_file),
+                             *mode, *(["--junk"] if junk else [])], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def load_report(process: subprocess.Popen) -> dict:
+    output, _ = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"a load generator failed (exit {process.returncode})")
     return json.loads(output)
+
+
+def run_load(url: str, bodies: list[bytes], work: Path, env: dict[str, str], *, rate: float | None = None) -> dict:
+    return load_report(start_load(url, bodies, work, env, rate=rate))
+
+
+def junk_bodies(count: int) -> list[bytes]:
+    """Event-shaped JSON of varying length (so both kinds of junk_headers), none of it signed."""
+    return [b'{"id": "evt_junk_%d", "object": "event", "padding": "%s"}' % (n, b"x" * (n % 7)) for n in range(count)]
+
+
+def rejections_counted(engine) -> dict:
+    """ops.webhook_rejections: its rows and the refusals they count, per reason."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select reason, count(*), sum(count), max(cardinality(samples)) from ops.webhook_rejections"
+            " group by reason order by reason")).all()
+    return {reason: {"rows": rows_, "counted": int(counted), "most_samples": samples}
+            for reason, rows_, counted, samples in rows}
+
+
+def flood(args: argparse.Namespace, engine, receiver: Receiver, bodies: list[bytes], home: Path,
+          env: dict[str, str]) -> dict:
+    """Genuine deliveries at GENUINE_RATE_IN_FLOOD/s alone, then the same rate of other events while a second
+    load generator sends unsigned junk at args.flood_rate/s for the whole genuine run, warm-up included."""
+    from ingest.webhooks import REJECTIONS_FLUSH_SECONDS
+
+    half = len(bodies) // 2
+    log(f"receiver: genuine {args.genuine_rate:.0f}/s, no flood (baseline)")
+    results = {"quiet": run_load(receiver.url, bodies[:half], home, env, rate=args.genuine_rate)}
+    junk_count = int(args.flood_rate * (WARMUP_SECONDS + args.flood_seconds + 1))
+    log(f"receiver: genuine {args.genuine_rate:.0f}/s under {args.flood_rate:.0f}/s of junk ({junk_count:,} requests)")
+    junk = start_load(receiver.url, junk_bodies(junk_count), home, env, rate=args.flood_rate, junk=True)
+    results["flooded"] = run_load(receiver.url, bodies[half:], home, env, rate=args.genuine_rate)
+    results["junk"] = load_report(junk)
+    results["stored"] = stored_check(engine, bodies)
+    time.sleep(2 * REJECTIONS_FLUSH_SECONDS)  # the receiver's last flush of its counts
+    results["rejections"] = rejections_counted(engine)
+    return results
 
 
 def stored_check(engine, bodies: list[bytes]) -> dict:
@@ -297,13 +364,23 @@ def bench(args: argparse.Namespace) -> dict:
     settings = Settings.from_env(env)
     engine = ready_engine(settings)
     try:
-        sustained_events = int(args.rate * (WARMUP_SECONDS + args.seconds))
-        log(f"generating {args.burst + sustained_events:,} distinct events")
-        events = unique_events(settings, args.burst + sustained_events, home / "landing")
-        burst_bodies, sustained_bodies = events[:args.burst], events[args.burst:]
-        results: dict = {"burst_events": args.burst, "burst_concurrency": BURST_CONCURRENCY,
-                         "sustained_rate": args.rate, "sustained_seconds": args.seconds,
-                         "mean_body_bytes": round(statistics.mean(map(len, events)))}
+        burst_events = 0 if args.flood_only else args.burst
+        sustained_events = 0 if args.flood_only else int(args.rate * (WARMUP_SECONDS + args.seconds))
+        flood_events = 2 * int(args.genuine_rate * (WARMUP_SECONDS + args.flood_seconds))
+        log(f"generating {burst_events + sustained_events + flood_events:,} distinct events")
+        events = unique_events(settings, burst_events + sustained_events + flood_events, home / "landing")
+        burst_bodies = events[:burst_events]
+        sustained_bodies = events[burst_events:burst_events + sustained_events]
+        flood_bodies = events[burst_events + sustained_events:]
+        results: dict = {"mean_body_bytes": round(statistics.mean(map(len, events))),
+                         "flood_rate": args.flood_rate, "genuine_rate_in_flood": args.genuine_rate,
+                         "flood_seconds": args.flood_seconds}
+        if args.flood_only:
+            with Receiver("stored_app", env) as receiver:
+                results["flood"] = flood(args, engine, receiver, flood_bodies, home, env)
+            return results
+        results.update(burst_events=args.burst, burst_concurrency=BURST_CONCURRENCY, sustained_rate=args.rate,
+                       sustained_seconds=args.seconds)
         with Receiver("baseline_app", env) as baseline:
             log("baseline (no database): burst")
             results["baseline_burst"] = run_load(baseline.url, burst_bodies, home, env)
@@ -316,6 +393,7 @@ def bench(args: argparse.Namespace) -> dict:
             log("receiver: sustained")
             results["sustained"] = run_load(receiver.url, sustained_bodies, home, env, rate=args.rate)
             results["sustained_stored"] = stored_check(engine, sustained_bodies)
+            results["flood"] = flood(args, engine, receiver, flood_bodies, home, env)
         return results
     finally:
         engine.dispose()
@@ -324,7 +402,24 @@ def bench(args: argparse.Namespace) -> dict:
             shutil.rmtree(home, ignore_errors=True)
 
 
+def flood_checks(flood: dict) -> dict[str, bool]:
+    quiet, flooded, junk, stored = flood["quiet"], flood["flooded"], flood["junk"], flood["stored"]
+    rejections = flood["rejections"]
+    return {
+        "flood_genuine_all_stored": quiet["statuses"] == {"200": quiet["sent"]}
+        and flooded["statuses"] == {"200": flooded["sent"]} and stored["lost"] == 0 and stored["duplicated"] == 0,
+        "flood_p99": flooded["p99_ms"] <= TARGET_P99_MS,
+        "flood_junk_refused": set(junk["statuses"]) == {"400"},
+        # every refusal counted, in at most a row per reason and minute (the flood lasts under two minutes)
+        "flood_refusals_counted_in_few_rows": sum(r["counted"] for r in rejections.values()) >= junk["sent"]
+        and all(r["rows"] <= 3 and r["most_samples"] <= 5 for r in rejections.values()),
+    }
+
+
 def verdict(results: dict) -> dict:
+    if "burst" not in results:
+        checks = flood_checks(results["flood"])
+        return {"checks": checks, "pass": all(checks.values())}
     burst, sustained, stored = results["burst"], results["sustained"], results["burst_stored"]
     checks = {
         "sustained_rate": sustained["per_second"] >= TARGET_RATE * 0.98 and sustained["statuses"] == {
@@ -333,6 +428,7 @@ def verdict(results: dict) -> dict:
         "burst_all_acknowledged": burst["statuses"] == {"200": burst["sent"]},
         "burst_nothing_lost_or_duplicated": stored["lost"] == 0 and stored["duplicated"] == 0
         and stored["log_rows"] == stored["expected"],
+        **flood_checks(results["flood"]),
     }
     return {"throughput_ratio": round(burst["per_second"] / results["baseline_burst"]["per_second"], 2),
             "checks": checks, "pass": all(checks.values())}
@@ -343,12 +439,18 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=10_000, help="deliveries in the burst (default 10,000)")
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="deliveries/s of the sustained run")
     parser.add_argument("--seconds", type=float, default=20, help="length of the sustained run (default 20 s)")
+    parser.add_argument("--flood-rate", type=float, default=FLOOD_RATE, help="unsigned requests/s of the junk flood")
+    parser.add_argument("--genuine-rate", type=float, default=GENUINE_RATE_IN_FLOOD,
+                        help="signed deliveries/s during (and without) the flood (default 200)")
+    parser.add_argument("--flood-seconds", type=float, default=20, help="length of each genuine run of the flood test")
+    parser.add_argument("--flood-only", action="store_true", help="run only the junk-flood comparison")
     parser.add_argument("--home", help="PAYOPS_HOME to use and keep (default: a temporary folder, deleted after)")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--events-file", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=BURST_CONCURRENCY, help=argparse.SUPPRESS)
     parser.add_argument("--pace", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--junk", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
         loadgen(args)

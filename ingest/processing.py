@@ -1,15 +1,16 @@
 """Process stored Stripe events into the per-object state tables (raw.stripe_charges, ...).
 
 Every stored event enters ops.webhook_event_log as `received`. A worker claims a batch of due events (committed
-as `processing`; SKIP LOCKED keeps concurrent workers off each other's events) and applies it with one
-set-based upsert per state table. An upsert only replaces a row by a newer state of the object, ranked here
-and nowhere else (docs/decisions.md §9): newest event `created`, then the object's own fields, then event id.
+as `processing`; SKIP LOCKED keeps concurrent workers off each other's events) and applies it in one statement
+that reads each event once and upserts into every state table. An upsert only replaces a row by a newer state of
+the object, ranked here and nowhere else (docs/decisions.md §9): newest event `created`, then the object's own
+fields, then event id.
 So batches may arrive in any order, run twice or side by side, and the state tables come out the same.
 
-Before that, every object is checked against the shape the dbt models rely on (ingest/validation.py): an
-event breaking it is held back as `failed` at once, with a message naming the field and its value, and never
+In the same statement, every object is checked against the shape the dbt models rely on (ingest/validation.py):
+an event breaking it is held back as `failed` at once, with a message naming the field and its value, and never
 reaches the state tables; `payops webhooks retry` brings it in once the cause (a currency missing from the seed)
-is fixed. A batch whose statements fail (a payload a cast cannot read) is halved inside savepoints until each failing
+is fixed. A batch whose statement fails (a payload a cast cannot read) is halved inside savepoints until each failing
 event stands alone; those are retried with back-off and end `failed` after max_retries, the rest are applied.
 """
 
@@ -22,12 +23,16 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from ingest.validation import invalid_events
+from ingest.validation import EVENT_OBJECT, HELD_BACK, seed_currencies
 
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_MAX_RETRIES = 5
 FIRST_RETRY_SECONDS = 30
 LONGEST_RETRY_SECONDS = 6 * 3600
+BATCH_WORK_MEM = "64MB"
+"""Postgres' work_mem while a batch is applied: its objects (5,000 events of 2-3 kB) and the upserts' sorts fit in
+memory instead of spilling to temporary files, which the state tables' six reads of the objects made a third of the
+statement's time. A batch of larger events still spills past this; it is a cap, not an allocation."""
 STUCK_AFTER = "10 minutes"
 """A batch still `processing` after this belongs to a worker that died; another worker takes it over."""
 
@@ -68,6 +73,8 @@ def status_rank(object_type: str) -> str:
 class StateTable:
     table: str
     """raw.<table>"""
+    kind: str
+    """the kind of object it holds (a key of ingest.validation.RULES)"""
     sources: dict[str, str]
     """event object_type -> JSON path to the objects of this kind in such an event"""
     tiebreak: tuple[str, ...]
@@ -75,56 +82,89 @@ class StateTable:
     ranks highest)"""
 
     @property
-    def upsert(self) -> sa.TextClause:
-        sources = ", ".join(f"('{object_type}', '{path}'::jsonpath)" for object_type, path in self.sources.items())
-        return sa.text(f"""
-            insert into raw.{self.table} as state
-                (id, livemode, object, last_event_id, last_event_created_at, tiebreak)
-            select distinct on (id) id, livemode, obj, event_id, created_at, tiebreak
-            from (
-                select obj ->> 'id' as id, events.livemode, obj, events.event_id, events.created_at,
-                       array[{", ".join(self.tiebreak)}]::bigint[] as tiebreak
-                from raw.stripe_events as events
-                join (values {sources}) as sources (object_type, path) using (object_type)
-                cross join lateral jsonb_path_query(events.payload, sources.path) as obj
-                where events.event_id = any(:event_ids) and jsonb_typeof(obj) = 'object'
-            ) as candidates
-            -- id first also makes every worker lock rows in one order, so concurrent batches cannot deadlock
-            order by id, created_at desc, tiebreak desc, event_id desc
-            on conflict (id) do update set
-                livemode = excluded.livemode,
-                object = excluded.object,
-                last_event_id = excluded.last_event_id,
-                last_event_created_at = excluded.last_event_created_at,
-                tiebreak = excluded.tiebreak,
-                updated_at = now()
-            where (excluded.last_event_created_at, excluded.tiebreak, excluded.last_event_id)
-                > (state.last_event_created_at, state.tiebreak, state.last_event_id)
-        """)
+    def upsert(self) -> str:
+        """A data-modifying CTE over `objects` and `held_back` of batch_statement, answering a row per row written."""
+        return f"""
+            {self.table} as (
+                insert into raw.{self.table} as state
+                    (id, livemode, object, last_event_id, last_event_created_at, tiebreak)
+                select distinct on (id) id, livemode, obj, event_id, created_at, tiebreak
+                from (
+                    select obj ->> 'id' as id, livemode, obj, event_id, created_at,
+                           array[{", ".join(self.tiebreak)}]::bigint[] as tiebreak
+                    from objects
+                    where kind = '{self.kind}' and event_id not in (select event_id from held_back)
+                ) as candidates
+                -- id first also makes every worker lock rows in one order, so concurrent batches cannot deadlock
+                order by id, created_at desc, tiebreak desc, event_id desc
+                on conflict (id) do update set
+                    livemode = excluded.livemode,
+                    object = excluded.object,
+                    last_event_id = excluded.last_event_id,
+                    last_event_created_at = excluded.last_event_created_at,
+                    tiebreak = excluded.tiebreak,
+                    updated_at = now()
+                where (excluded.last_event_created_at, excluded.tiebreak, excluded.last_event_id)
+                    > (state.last_event_created_at, state.tiebreak, state.last_event_id)
+                returning 1
+            )"""
 
 
 STATE_TABLES = (
     StateTable(
         "stripe_charges",
+        "charge",
         {"charge": THE_EVENT_OBJECT},
         (status_rank("charge"), "(obj ->> 'captured')::boolean::int", "(obj ->> 'amount_refunded')::bigint"),
     ),
-    StateTable("stripe_payment_intents", {"payment_intent": THE_EVENT_OBJECT}, (status_rank("payment_intent"),)),
-    StateTable("stripe_refunds", {"refund": THE_EVENT_OBJECT}, (status_rank("refund"),)),
-    StateTable("stripe_disputes", {"dispute": THE_EVENT_OBJECT}, (status_rank("dispute"),)),
+    StateTable("stripe_payment_intents", "payment_intent", {"payment_intent": THE_EVENT_OBJECT},
+               (status_rank("payment_intent"),)),
+    StateTable("stripe_refunds", "refund", {"refund": THE_EVENT_OBJECT}, (status_rank("refund"),)),
+    StateTable("stripe_disputes", "dispute", {"dispute": THE_EVENT_OBJECT}, (status_rank("dispute"),)),
     # A paid payout's payout.reconciliation_completed can share its second with payout.paid: completed ranks later.
     StateTable(
         "stripe_payouts",
+        "payout",
         {"payout": THE_EVENT_OBJECT},
         (status_rank("payout"), "(obj ->> 'reconciliation_status' = 'completed')::int"),
     ),
     # Disputes embed their balance transactions (funds withdrawn, reinstated); no tie-break beyond the event.
     StateTable(
         "stripe_balance_transactions",
+        "balance_transaction",
         {"balance_transaction": THE_EVENT_OBJECT, "dispute": "$.data.object.balance_transactions[*]"},
         (),
     ),
 )
+
+
+def batch_statement(held_back: str = HELD_BACK) -> sa.TextClause:
+    """The one statement applying a batch (`:event_ids`): it reads each event once, extracting the objects of
+    every state table (an event of a type none models gives its `data.object` as ingest.validation's EVENT_OBJECT),
+    runs `held_back` over them (SQL naming the events to hold back, and why: ingest.validation.HELD_BACK), and
+    upserts the other events' objects into every state table. Answers one row: the held-back events as a json
+    object of event id -> message, and the rows written per state table.
+
+    `held_back` is a parameter so that bench/validation_bench.py can time the same statement without checks."""
+    sources = ", ".join(f"('{object_type}', '{table.kind}', '{path}'::jsonpath)"
+                        for table in STATE_TABLES for object_type, path in table.sources.items())
+    return sa.text(f"""
+        with objects as materialized (
+            select events.event_id, events.livemode, events.created_at,
+                   coalesce(sources.kind, '{EVENT_OBJECT}') as kind, obj
+            from raw.stripe_events as events
+            left join (values {sources}) as sources (object_type, kind, path) using (object_type)
+            cross join lateral jsonb_path_query(events.payload, coalesce(sources.path, '{THE_EVENT_OBJECT}')) as obj
+            where events.event_id = any(:event_ids) and jsonb_typeof(obj) = 'object'
+        ),
+        held_back as materialized ({held_back}),
+        {", ".join(table.upsert for table in STATE_TABLES)}
+        select (select coalesce(jsonb_object_agg(event_id, message), '{{}}') from held_back) as held_back,
+            {", ".join(f"(select count(*) from {table.table}) as {table.table}" for table in STATE_TABLES)}
+    """)
+
+
+APPLY_BATCH = batch_statement()
 
 CLAIM = sa.text(f"""
     update ops.webhook_event_log
@@ -258,12 +298,12 @@ def _process_batch(
     engine: sa.Engine, event_ids: list[str], now: datetime | None, max_retries: int, result: ProcessResult
 ) -> None:
     started = time.perf_counter()
+    held_back: dict[str, str] = {}
     failures: dict[str, str] = {}
     # State, failures and `processed` commit together: a crash leaves the batch `processing`, to be taken over.
     with engine.begin() as conn:
-        held_back = invalid_events(conn, event_ids)
-        valid = [event_id for event_id in event_ids if event_id not in held_back]
-        _apply_isolating_failures(conn, valid, failures, result.rows_written)
+        conn.execute(sa.text(f"set local work_mem = '{BATCH_WORK_MEM}'"))
+        _apply_isolating_failures(conn, event_ids, seed_currencies(), held_back, failures, result.rows_written)
         processing_ms = (time.perf_counter() - started) * 1000
         for event_id, error_message in held_back.items():
             conn.execute(MARK_HELD_BACK, {"event_id": event_id, "error_message": error_message,
@@ -275,23 +315,23 @@ def _process_batch(
             }).scalar()
             result.failed += status == "failed"
             result.retrying += status == "retrying"
-        conn.execute(MARK_PROCESSED, {
-            "event_ids": [e for e in valid if e not in failures], "processing_ms": processing_ms, "now": now,
-        })
-    result.processed += len(valid) - len(failures)
+        applied = [e for e in event_ids if e not in held_back and e not in failures]
+        conn.execute(MARK_PROCESSED, {"event_ids": applied, "processing_ms": processing_ms, "now": now})
+    result.processed += len(applied)
     result.failed += len(held_back)
     result.held_back += len(held_back)
     result.batches += 1
 
 
 def _apply_isolating_failures(
-    conn: sa.Connection, event_ids: list[str], failures: dict[str, str], rows_written: Counter[str]
+    conn: sa.Connection, event_ids: list[str], currencies: list[str], held_back: dict[str, str],
+    failures: dict[str, str], rows_written: Counter[str],
 ) -> None:
-    """Apply the events to every state table; when that fails, halve and retry each half, down to single
-    events, whose errors go into `failures`. All-or-nothing per event, thanks to the savepoints."""
+    """Apply the events (APPLY_BATCH) and note those held back; when that fails, halve and retry each half, down
+    to single events, whose errors go into `failures`. All-or-nothing per event, thanks to the savepoints."""
     try:
         with conn.begin_nested():
-            written = {t.table: conn.execute(t.upsert, {"event_ids": event_ids}).rowcount for t in STATE_TABLES}
+            applied = conn.execute(APPLY_BATCH, {"event_ids": event_ids, "currencies": currencies}).one()
     except sa.exc.DBAPIError as exc:
         if exc.connection_invalidated:
             raise
@@ -299,10 +339,11 @@ def _apply_isolating_failures(
             failures[event_ids[0]] = _error_message(exc)
             return
         middle = len(event_ids) // 2
-        _apply_isolating_failures(conn, event_ids[:middle], failures, rows_written)
-        _apply_isolating_failures(conn, event_ids[middle:], failures, rows_written)
+        for half in (event_ids[:middle], event_ids[middle:]):
+            _apply_isolating_failures(conn, half, currencies, held_back, failures, rows_written)
         return
-    rows_written.update(written)
+    held_back.update(applied.held_back)
+    rows_written.update({table.table: applied._mapping[table.table] for table in STATE_TABLES})
 
 
 def _error_message(exc: sa.exc.DBAPIError) -> str:

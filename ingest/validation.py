@@ -3,20 +3,22 @@
 Each rule names a field of a Stripe object and what the models do with it (cast to bigint, to a timestamp,
 branch on its status, join its currency to the seed). An object that breaks a rule would fail `dbt build` on
 every refresh, so processing holds its event back as `failed` with the message of the first broken rule, and
-the other events go on. The checks run in Postgres over the batch in one statement, so the payloads never
-leave the database: docs/benchmarks.md measures what they cost.
+the other events go on. The checks are part of the statement that applies a batch (ingest/processing.py): they
+read the objects that statement extracts for the state tables anyway, so the payloads are read once and never
+leave the database. docs/benchmarks.md measures what the checks cost.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from ingest.currencies import HOW_TO_ADD, read_seed
 
 MAX_UNIX_SECONDS = 253402300799
 """9999-12-31T23:59:59Z: the last second Python's datetime (and so every shell) can show."""
+
+EVENT_OBJECT = "event object"
+"""The kind of an event's `data.object` when no state table models it."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,14 @@ class Rule:
 
     @property
     def value(self) -> str:
-        return f"obj #> '{{{self.path.replace('.', ',')}}}'"
+        """SQL: the field's jsonb value (null when missing)."""
+        return "obj" + "".join(f" -> '{key}'" for key in self.path.split("."))
+
+    @property
+    def text(self) -> str:
+        """SQL: the field's value as text."""
+        *parents, key = self.path.split(".")
+        return "obj" + "".join(f" -> '{parent}'" for parent in parents) + f" ->> '{key}'"
 
 
 WANT = {
@@ -81,8 +90,9 @@ RULES: dict[str, tuple[Rule, ...]] = {
     # stg_stripe__payouts casts these; fct_payouts' contract needs the money, currency and status.
     "payout": (*_the_money("amount"), Rule("status", "string"),
                *_optional(Rule("arrival_date", "timestamp"), Rule("automatic", "boolean"))),
-    # stg_stripe__events reads every event's object `created`, whatever the object.
-    "event object": _optional(Rule("created", "timestamp")),
+    # stg_stripe__events reads every event's object `created`, whatever the object. The kinds above check it
+    # themselves (a test keeps it so), so processing gives this kind only to objects no state table models.
+    EVENT_OBJECT: _optional(Rule("created", "timestamp")),
 }
 
 STATUSES: dict[str, tuple[str, ...]] = {
@@ -96,36 +106,38 @@ STATUSES: dict[str, tuple[str, ...]] = {
 """The statuses the staging contracts accept (their check constraints); a test keeps them equal."""
 
 
-def _is_integer(value: str, digits: int) -> str:
-    # No exponent or fraction: Postgres casts neither 1e3 nor 1.0 to bigint. 18 digits stay inside bigint.
-    return f"(jsonb_typeof({value}) = 'number' and ({value})::text ~ '^-?[0-9]{{1,{digits}}}$')"
+def _number_between(value: str, low: int, high: int) -> str:
+    # Scale 0 is what the models' bigint reads need: jsonb prints a number as its numeric with that scale, so
+    # 1.0 prints "1.0" and fails `::bigint` while 1e3 prints "1000". Casting a JSON number to numeric cannot fail.
+    return f"scale(({value})::numeric) = 0 and ({value})::numeric between {low} and {high}"
 
 
-def _integer_between(value: str, digits: int, low: int, high: int) -> str:
-    # A case, because Postgres may evaluate the operands of `and` in any order and the cast would then fail.
-    within = f"({value})::text::bigint between {low} and {high}"
-    return f"(case when {_is_integer(value, digits)} then {within} else false end)"
-
-
-def _valid(rule: Rule, kind_of_object: str) -> str:
+def _json_type_and_condition(rule: Rule, kind_of_object: str) -> tuple[str, str]:
+    """The JSON type the field must have, and what else its value must satisfy (SQL over `rule.value`)."""
     value = rule.value
-    text = f"({value} #>> '{{}}')"
     if rule.kind == "integer":
-        return _is_integer(value, 18)
+        # 18 digits stay inside bigint.
+        return "number", _number_between(value, -(10**18 - 1), 10**18 - 1)
     if rule.kind == "int4":
-        return _integer_between(value, 10, -(2**31), 2**31 - 1)
+        return "number", _number_between(value, -(2**31), 2**31 - 1)
     if rule.kind == "timestamp":
-        return _integer_between(value, 18, 0, MAX_UNIX_SECONDS)
-    if rule.kind == "boolean":
-        return f"(jsonb_typeof({value}) = 'boolean')"
-    if rule.kind == "string":
-        return f"(jsonb_typeof({value}) = 'string')"
+        return "number", _number_between(value, 0, MAX_UNIX_SECONDS)
+    if rule.kind in ("boolean", "string"):
+        return rule.kind, "true"
     if rule.kind == "status":
         statuses = ", ".join(f"'{status}'" for status in STATUSES[kind_of_object])
-        return f"(jsonb_typeof({value}) = 'string' and {text} in ({statuses}))"
+        return "string", f"({rule.text}) in ({statuses})"
     if rule.kind == "currency":
-        return f"(jsonb_typeof({value}) = 'string' and lower({text}) = any(:currencies))"
+        return "string", f"lower({rule.text}) = any(:currencies)"
     raise ValueError(f"unknown rule kind {rule.kind!r}")
+
+
+def _holds(rule: Rule, kind_of_object: str) -> str:
+    """SQL, never null: whether the object keeps the rule. A missing field and JSON null are alike to the models."""
+    json_type, condition = _json_type_and_condition(rule, kind_of_object)
+    # A simple case reads the field's type once; the checks below it run only on a value of the right type.
+    return (f"case coalesce(jsonb_typeof({rule.value}), 'null') when '{json_type}' then {condition} "
+            f"when 'null' then {'false' if rule.required else 'true'} else false end")
 
 
 def _want(rule: Rule, kind_of_object: str) -> str:
@@ -137,65 +149,42 @@ def _want(rule: Rule, kind_of_object: str) -> str:
 
 def _message(rule: Rule, kind_of_object: str) -> str:
     """SQL: '<object> <id> <field> is <value>, want <...>', or null when the rule holds."""
-    missing = f"jsonb_typeof({rule.value}) is null or jsonb_typeof({rule.value}) = 'null'"
+    missing = f"coalesce(jsonb_typeof({rule.value}), 'null') = 'null'"
     shown = f"left(({rule.value})::text, 80)"
     want = _want(rule, kind_of_object).replace("'", "''")
     if rule.kind == "currency":
-        want = f"' || replace('{want}', '<code>', coalesce(lower({rule.value} #>> '{{}}'), '?')) || '"
-    broken = f"not coalesce({_valid(rule, kind_of_object)}, false)"
-    if not rule.required:
-        broken = f"not ({missing}) and {broken}"
-    return (f"case when {broken} then '{kind_of_object} ' || coalesce(obj ->> 'id', '(no id)') || "
-            f"' {rule.path} is ' || case when {missing} then 'missing' else {shown} end || ', want {want}' end")
+        want = f"' || replace('{want}', '<code>', coalesce(lower({rule.text}), '?')) || '"
+    return (f"case when not ({_holds(rule, kind_of_object)}) then '{kind_of_object} ' || "
+            f"coalesce(obj ->> 'id', '(no id)') || ' {rule.path} is ' || "
+            f"case when {missing} then 'missing' else {shown} end || ', want {want}' end")
 
 
-# Where each kind of object sits in an event: the same JSON paths processing reads (ingest/processing.py).
-OBJECT_PATHS = (
-    ("charge", "charge", "$.data.object"),
-    ("payment_intent", "payment_intent", "$.data.object"),
-    ("refund", "refund", "$.data.object"),
-    ("dispute", "dispute", "$.data.object"),
-    ("balance_transaction", "balance_transaction", "$.data.object"),
-    ("dispute", "balance_transaction", "$.data.object.balance_transactions[*]"),
-    ("payout", "payout", "$.data.object"),
-)
+def _by_kind(expression_of_rules) -> str:
+    branches = " ".join(f"when '{kind_of_object}' then {expression_of_rules(kind_of_object, rules)}"
+                        for kind_of_object, rules in RULES.items())
+    return f"case kind {branches} end"
 
 
-def _checks() -> str:
-    branches = []
-    for kind_of_object, rules in RULES.items():
-        messages = ", ".join(_message(rule, kind_of_object) for rule in rules)
-        branches.append(f"when '{kind_of_object}' then array[{messages}]")
-    return f"case kind {' '.join(branches)} end"
+def _all_hold(kind_of_object: str, rules: tuple[Rule, ...]) -> str:
+    return " and ".join(f"({_holds(rule, kind_of_object)})" for rule in rules)
 
 
-VALIDATE = sa.text(f"""
-    with events as materialized (
-        select event_id, object_type, payload -> 'data' -> 'object' as event_object
-        from raw.stripe_events
-        where event_id = any(:event_ids)
-    ),
-    objects as (
-        select event_id, 'event object' as kind, event_object as obj from events
-        union all
-        select events.event_id, paths.kind, obj
-        from events
-        join (values {", ".join(f"('{t}', '{k}', '{p.replace('$.data.object', '$')}'::jsonpath)"
-                                for t, k, p in OBJECT_PATHS)}) as paths (object_type, kind, path) using (object_type)
-        cross join lateral jsonb_path_query(events.event_object, paths.path) as obj
-        where jsonb_typeof(obj) = 'object'
-    )
+def _messages(kind_of_object: str, rules: tuple[Rule, ...]) -> str:
+    return f"array[{', '.join(_message(rule, kind_of_object) for rule in rules)}]"
+
+
+HELD_BACK = f"""
     select distinct on (event_id) event_id, message
     from objects
-    cross join lateral unnest({_checks()}) with ordinality as checks (message, rule_number)
-    where message is not null
-    order by event_id, kind = 'event object', rule_number
-""")
+    cross join lateral unnest({_by_kind(_messages)}) with ordinality as checks (message, rule_number)
+    -- Only an object breaking a rule gets its messages built: testing every rule once is all most objects cost.
+    where not ({_by_kind(_all_hold)}) and message is not null
+    order by event_id, kind = '{EVENT_OBJECT}', rule_number
+"""
+"""SQL over `objects` (event_id, kind, obj: every object of a batch's events, see ingest/processing.py): each event
+with a broken rule, and the message of its first; `:currencies` are the seed's codes."""
 
 
-def invalid_events(conn: sa.Connection, event_ids: list[str]) -> dict[str, str]:
-    """event id -> what is wrong with it (the first broken rule), for the events in `event_ids` that break one."""
-    if not event_ids:
-        return {}
-    rows = conn.execute(VALIDATE, {"event_ids": event_ids, "currencies": sorted(read_seed())})
-    return {event_id: message for event_id, message in rows}
+def seed_currencies() -> list[str]:
+    """The `:currencies` of HELD_BACK: read at each batch, so a row added to the seed counts at the next retry."""
+    return sorted(read_seed())

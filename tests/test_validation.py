@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import secrets
 from pathlib import Path
 
 import iso4217
@@ -13,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from ingest.currencies import SEED, STRIPE_EXPONENTS, read_seed
-from ingest.processing import process_pending, retry_failed
+from ingest.processing import STATE_TABLES, process_pending, retry_failed
 from ingest.stripe_events import load_events
-from ingest.validation import STATUSES
+from ingest.validation import RULES, STATUSES
 
 T0 = 1_780_000_000
 STAGING_DIR = Path(__file__).parents[1] / "dbt" / "models" / "staging" / "stripe"
@@ -80,6 +81,79 @@ def test_poison_objects_are_held_back_with_a_message_naming_field_and_value(engi
     assert others == 0
     for event_id, (_, message) in POISON.items():
         assert log[event_id].startswith(message), (event_id, log[event_id])
+
+
+# (field, JSON text as sent, held back?): what the models' reads accept. `jsonb_to_record(...) as (x bigint)`
+# casts the number's printed form, so 1.0 fails and 1e3 (stored as 1000) passes; 18 digits stay inside bigint;
+# risk_score is read as integer; `created` must be a second Python can show; optional fields may be null.
+NUMBERS = [
+    ("amount", "0", False), ("amount", "-5", False), ("amount", "1e3", False), ("amount", "1.5E1", False),
+    ("amount", "999999999999999999", False), ("amount", "-999999999999999999", False),
+    ("amount", "1000000000000000000", True), ("amount", "1.0", True), ("amount", "12.5", True),
+    ("amount", "1.50e1", True), ("amount", '"12"', True), ("amount", "true", True), ("amount", "null", True),
+    ("amount", "[1]", True),
+    ("amount_refunded", "null", False), ("amount_refunded", "7", False), ("amount_refunded", "7.0", True),
+    ("created", "0", False), ("created", "253402300799", False), ("created", "1.78e9", False),
+    ("created", "-1", True), ("created", "253402300800", True), ("created", "1780000000.5", True),
+    ("created", "null", True),
+]
+RISK_SCORES = [("2147483647", False), ("-2147483648", False), ("2147483648", True), ("-2147483649", True),
+               ("null", False), ("65.0", True)]
+
+
+def test_numbers_are_held_back_exactly_when_the_models_could_not_read_them(engine):
+    def raw_event(event_id: str, charge_fields: dict, json_text: str) -> tuple[str, bytes]:
+        # The raw text is stored as sent, so a literal like 1e3 or 1.0 reaches Postgres as written.
+        body = orjson.dumps(event(event_id, charge(event_id.replace("evt", "ch"), **charge_fields)))
+        return event_id, body.replace(b'"<value>"', json_text.encode())
+
+    deliveries, expected = [], {}
+    for number, (field, json_text, held) in enumerate(NUMBERS):
+        deliveries.append(raw_event(f"evt_n{number}", {field: "<value>"}, json_text))
+        expected[f"evt_n{number}"] = held
+    for number, (json_text, held) in enumerate(RISK_SCORES):
+        deliveries.append(raw_event(f"evt_r{number}", {"outcome": {"risk_score": "<value>"}}, json_text))
+        expected[f"evt_r{number}"] = held
+    load_events(engine, deliveries, source="webhook")
+
+    process_pending(engine)
+
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.text("select event_id, status from ops.webhook_event_log")).all())
+        # Every charge applied is one the staging model's typed read takes.
+        conn.execute(sa.text("""
+            select amount, amount_refunded, created, (outcome ->> 'risk_score')::integer
+            from raw.stripe_charges, jsonb_to_record(object)
+                as charge (amount bigint, amount_refunded bigint, created bigint, outcome jsonb)
+        """)).all()
+    assert {event_id: status == "failed" for event_id, status in statuses.items()} == expected
+
+
+def test_every_kind_a_state_table_holds_checks_created():
+    # Processing gives the EVENT_OBJECT kind (whose one rule is `created`) only to objects no state table holds.
+    for table in STATE_TABLES:
+        assert "created" in {rule.path for rule in RULES[table.kind]}, table.kind
+
+
+def test_held_back_and_refused_events_in_one_batch_each_get_their_own_outcome(engine):
+    # Valid in shape, but an id too long to index (random, so compression cannot shrink it under the limit).
+    refused = event("evt_refused", charge("ch_" + secrets.token_hex(4000)))
+    poison = event("evt_poison", charge("ch_poison", amount="abc"))
+    good = [event(f"evt_good_{n}", charge(f"ch_good_{n}")) for n in range(30)]
+    load_events(engine, [(e["id"], orjson.dumps(e)) for e in [refused, poison, *good]], source="webhook")
+
+    result = process_pending(engine)
+
+    assert (result.processed, result.held_back, result.retrying) == (30, 1, 1)
+    with engine.connect() as conn:
+        log = {row.event_id: row for row in conn.execute(sa.text(
+            "select event_id, status, error_message from ops.webhook_event_log"))}
+        charges = set(conn.execute(sa.text("select id from raw.stripe_charges")).scalars())
+    assert charges == {f"ch_good_{n}" for n in range(30)}
+    assert (log["evt_poison"].status, log["evt_refused"].status) == ("failed", "retrying")
+    assert log["evt_poison"].error_message.startswith('charge ch_poison amount is "abc"')
+    assert "index row size" in log["evt_refused"].error_message
+    assert result.rows_written["stripe_charges"] == 30
 
 
 def test_a_currency_added_to_the_seed_brings_its_events_in_on_retry(engine, tmp_path, monkeypatch):
