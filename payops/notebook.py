@@ -47,6 +47,8 @@ PERIOD_COLUMNS = {
     "revenue_trends": "period_start",
     "dispute_metrics": "month",
     "webhook_health": "hour",
+    "webhook_events_by_type": "hour",
+    "held_back_events": "received_at",
     "reconciliation_exceptions": "first_seen_at",
     "fct_payouts": "arrival_date",
 }

@@ -53,7 +53,8 @@ REPORTS = {
                ("fct_payouts",)),
         Report("dispute_risk_review", "Dispute and risk review",
                ("fct_disputes", "dispute_metrics", "fraud_signals", "currencies")),
-        Report("webhook_reliability", "Webhook reliability", ("webhook_health",)),
+        Report("webhook_reliability", "Webhook reliability",
+               ("webhook_health", "webhook_events_by_type", "held_back_events")),
     )
 }
 
