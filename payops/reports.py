@@ -20,10 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from payops.errors import PayopsError
 from payops.notebook import SIDECAR_ENV, Month
 from payops.settings import Settings
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
 KERNEL = "python3"
@@ -142,15 +146,19 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
     started = time.perf_counter()
     with _kernel_environment(settings, running[".json"]):
         try:
-            papermill.execute_notebook(str(spec.notebook), str(running[".ipynb"]), parameters=parameters,
-                                       kernel_name=KERNEL, progress_bar=progress, cwd=str(REPORTS_DIR),
-                                       log_output=False)
+            # Saved once, when done (or failed), not at every cell's start and end: each save validates and writes
+            # the whole notebook, charts included. The kernel is stopped at once after the last cell, which has
+            # written everything the report keeps, rather than waited for as it tears itself down.
+            executed = papermill.execute_notebook(
+                str(spec.notebook), str(running[".ipynb"]), parameters=parameters, kernel_name=KERNEL,
+                progress_bar=progress, cwd=str(REPORTS_DIR), log_output=False, request_save_on_cell_execute=False,
+                shutdown_kernel="immediate")
         except papermill.PapermillExecutionError as exc:
             running[".ipynb"].replace(failed)
             running[".json"].unlink(missing_ok=True)
             raise ReportFailed(f"{report} {stem}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}\n"
                                f"The executed notebook, error included: {failed}") from None
-    running[".html"].write_text(to_html(running[".ipynb"]), encoding="utf-8")
+    running[".html"].write_text(to_html(executed), encoding="utf-8")
     if not running[".json"].exists():
         running[".json"].write_text("{}")
     for suffix, path in running.items():
@@ -160,13 +168,12 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
                     time.perf_counter() - started)
 
 
-def to_html(notebook: Path) -> str:
+def to_html(executed: NotebookNode) -> str:
     """The executed notebook as one self-contained HTML page: outputs only, charts inline as base64 PNGs."""
-    import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    body, _ = exporter.from_notebook_node(executed)
     return body
 
 
