@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from payops.notebook import SIDECAR_ENV, Month
 from payops.settings import Settings
 
 if TYPE_CHECKING:
+    from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
@@ -170,11 +172,20 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
 
 def to_html(executed: NotebookNode) -> str:
     """The executed notebook as one self-contained HTML page: outputs only, charts inline as base64 PNGs."""
+    with _exporter_lock:
+        body, _ = _html_exporter().from_notebook_node(executed)
+    return body
+
+
+@cache
+def _html_exporter() -> HTMLExporter:
+    # One per process: a new exporter loads and compiles its templates again (~1 s, four times its conversion).
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(executed)
-    return body
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+
+
+_exporter_lock = threading.Lock()
 
 
 def rendered_reports(settings: Settings) -> list[dict]:
