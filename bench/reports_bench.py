@@ -15,6 +15,10 @@ its own PAYOPS_HOME (a temporary folder unless --home; a --home already loaded i
 
     .venv/bin/python bench/reports_bench.py --students 6000 --days 60     # ~24,000 charges, a few minutes
     .venv/bin/python bench/reports_bench.py --students 135000 --days 90   # ~1,000,000 charges, the issue's size
+    .venv/bin/python bench/reports_bench.py --url "$(cat /work/big/READY)" # an existing, refreshed warehouse
+
+With --url the warehouse there is only read: no generation, refresh or migration; the rendered files go under a
+temporary PAYOPS_HOME (or --home).
 
 Results: docs/benchmarks.md, "Notebook reports".
 """
@@ -124,6 +128,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=60, help="days of generated data, ending 2026-06-30 (default 60)")
     parser.add_argument("--runs", type=int, default=3, help="renders and SQL replays, the median is kept (default 3)")
     parser.add_argument("--home", type=Path, help="PAYOPS_HOME to use (kept; reused when already loaded)")
+    parser.add_argument("--url", help="read this refreshed warehouse (WAREHOUSE_URL) instead of generating one")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="reports-bench-"))
@@ -131,10 +136,13 @@ def main() -> int:
     for name in ("WAREHOUSE_URL", "APP_DATABASE_URL", "DAGSTER_HOME", "DAGSTER_PG_URL", "PAYOPS_TIMEZONE"):
         os.environ.pop(name, None)
     os.environ["PAYOPS_HOME"] = str(home)
+    if args.url:
+        os.environ["WAREHOUSE_URL"] = args.url
     os.environ["MPLBACKEND"] = "Agg"
 
     import sqlalchemy as sa
 
+    from payops.db import engine as warehouse_engine
     from payops.db import ready_engine, stop_embedded
     from payops.reports import render
     from payops.settings import Settings
@@ -142,8 +150,8 @@ def main() -> int:
     settings = Settings.from_env()
     say(f"PAYOPS_HOME {home}; {os.cpu_count()} cores; load {load_average()}")
     try:
-        engine = ready_engine(settings)
-        if not (home / LOADED_MARKER).exists():
+        engine = warehouse_engine(settings) if args.url else ready_engine(settings)
+        if not args.url and not (home / LOADED_MARKER).exists():
             say(f"Loading {args.students:,} students x {args.days} days of generated data:")
             load(settings, args.students, args.days)
             (home / LOADED_MARKER).write_text("loaded\n")
@@ -165,7 +173,8 @@ def main() -> int:
             say(f"  SQL alone {run + 1}: {replays[-1]:,.2f} s, {len(statements)} statements")
         cells = cell_durations(rendered.notebook)
     finally:
-        stop_embedded(settings)
+        if not args.url:
+            stop_embedded(settings)
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -42,6 +44,8 @@ ROWS_PER_CHUNK = 50_000
 """Rows in one Parquet row group: fixed, so the bytes never depend on timing."""
 CSV_BLOCK_BYTES = 8 << 20
 """How much CSV pyarrow reads at a time: what bounds the export's memory."""
+BLOCK_BYTES = 1 << 20
+"""How much of COPY's output is gathered before it goes to the CSV file, its hash and the Parquet twin."""
 ALL_CURRENCIES = "*"
 """The totals key of a dataset without a currency column."""
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -152,8 +156,10 @@ def warehouse_last_refresh(conn: sa.Connection) -> datetime | None:
 
 # --- writing --------------------------------------------------------------------------------------------------
 # Postgres writes the CSV itself (COPY, the physical limit of reading the rows), formatting each type one way;
-# pyarrow reads that file back in C++ to write the Parquet twin and to total what was written. Python never
-# touches a row, so an export costs little more than the COPY, and memory stays one chunk whatever the period.
+# pyarrow parses that CSV in C++ to write the Parquet twin and to total what was written. Python never touches a
+# row, and the twin is made while the COPY runs: each block COPY sends goes to the file, into the CSV's SHA-256 and
+# through a pipe to pyarrow in a second thread (pyarrow's C++ runs without the GIL), so an export costs little more
+# than the COPY, and memory stays one block and one row group whatever the period.
 
 
 def _csv_expression(name: str, kind: pa.DataType, hidden: bool) -> str:
@@ -191,20 +197,90 @@ def _store_pii_keys(conn: sa.Connection, key: bytes) -> None:
     """), {"inner_pad": bytes(b ^ 0x36 for b in pii_key), "outer_pad": bytes(b ^ 0x5C for b in pii_key)})
 
 
+@dataclass(frozen=True)
+class WrittenDataset:
+    totals: DatasetTotals
+    csv_sha256: str
+
+
 def write_dataset(conn: sa.Connection, dataset: Dataset, params: dict[str, Any], folder: Path,
-                  hide_pii: bool) -> DatasetTotals:
-    """Write one dataset as `<name>.csv` and `<name>.parquet`; return what was written, per currency."""
-    csv_path = folder / f"{dataset.name}.csv"
-    with csv_path.open("wb") as file, conn.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(_copy_statement(dataset, params, hide_pii)) as copy:
-        for block in copy:
-            file.write(block)
-    return _parquet_twin(dataset, csv_path, folder / f"{dataset.name}.parquet")
+                  hide_pii: bool) -> WrittenDataset:
+    """Write one dataset as `<name>.csv` and `<name>.parquet`; return what was written, per currency, and the CSV's
+    SHA-256 (taken from the blocks as they were written)."""
+    digest = hashlib.sha256()
+    twin = _ParquetTwin(dataset, folder / f"{dataset.name}.parquet")
+    try:
+        with (folder / f"{dataset.name}.csv").open("wb") as file, \
+                conn.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(_copy_statement(dataset, params, hide_pii)) as copy:
+            for block in copy_blocks(copy):
+                file.write(block)
+                digest.update(block)
+                twin.feed(block)
+    except BaseException:
+        twin.close()
+        raise
+    return WrittenDataset(twin.result(), digest.hexdigest())
 
 
-def _parquet_twin(dataset: Dataset, csv_path: Path, parquet_path: Path) -> DatasetTotals:
+def copy_blocks(rows: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    """COPY's output in blocks of about BLOCK_BYTES: psycopg hands it over one row at a time, and a Python call per
+    row for each of the file, the hash and the twin costs more than the rows' transfer."""
+    block = bytearray()
+    for row in rows:
+        block += row
+        if len(block) >= BLOCK_BYTES:
+            yield bytes(block)
+            block.clear()
+    yield bytes(block)
+
+
+class _ParquetTwin:
+    """The Parquet file of a CSV being written, made by pyarrow in a thread of its own from the blocks fed to it."""
+
+    def __init__(self, dataset: Dataset, parquet_path: Path) -> None:
+        self.dataset, self.parquet_path = dataset, parquet_path
+        read_end, write_end = os.pipe()
+        self.pipe = os.fdopen(write_end, "wb")
+        self.totals: DatasetTotals | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._convert, args=(os.fdopen(read_end, "rb"),),
+                                       name=f"parquet-{dataset.name}", daemon=True)
+        self.thread.start()
+
+    def feed(self, block: bytes) -> None:
+        try:
+            self.pipe.write(block)
+        except BrokenPipeError:
+            # The converter stopped reading: its own error, which result() raises, says why.
+            self.close()
+            self.result()
+
+    def close(self) -> None:
+        """End the CSV and wait for the converter."""
+        if not self.pipe.closed:
+            self.pipe.close()
+        self.thread.join()
+
+    def result(self) -> DatasetTotals:
+        """What the twin holds, once the CSV is complete; the converter's error if it failed."""
+        self.close()
+        if self.error is not None:
+            raise self.error
+        assert self.totals is not None
+        return self.totals
+
+    def _convert(self, csv: BinaryIO) -> None:
+        try:
+            with csv:
+                self.totals = _parquet_twin(self.dataset, csv, self.parquet_path)
+        except BaseException as exc:  # handed to the exporting thread by result()
+            self.error = exc
+
+
+def _parquet_twin(dataset: Dataset, csv: BinaryIO, parquet_path: Path) -> DatasetTotals:
     schema = dataset.schema
-    reader = pa_csv.open_csv(csv_path, read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+    reader = pa_csv.open_csv(csv, read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                              convert_options=pa_csv.ConvertOptions(
                                  column_types=dict(dataset.columns), include_columns=dataset.column_names,
                                  strings_can_be_null=True, quoted_strings_can_be_null=False))
@@ -267,12 +343,13 @@ def run_export(engine: sa.Engine, request: ExportRequest, *, timezone: str, key:
             if not request.include_pii:
                 _store_pii_keys(conn, secret)
             for dataset in datasets:
-                totals = write_dataset(conn, dataset, params, staging, hide_pii=not request.include_pii)
+                written = write_dataset(conn, dataset, params, staging, hide_pii=not request.include_pii)
+                totals = written.totals
                 check_totals(conn, dataset, params, totals)
-                for suffix in ("csv", "parquet"):
+                for suffix, sha256 in (("csv", written.csv_sha256), ("parquet", None)):
                     path = staging / f"{dataset.name}.{suffix}"
                     files[path.name] = {"dataset": dataset.name, "format": suffix, "rows": totals.rows,
-                                        "totals": totals.as_json(), "sha256": sha256_of(path),
+                                        "totals": totals.as_json(), "sha256": sha256 or sha256_of(path),
                                         "bytes": path.stat().st_size}
                 if on_dataset:
                     on_dataset(dataset.name, totals.rows)

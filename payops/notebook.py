@@ -47,6 +47,8 @@ PERIOD_COLUMNS = {
     "revenue_trends": "period_start",
     "dispute_metrics": "month",
     "webhook_health": "hour",
+    "webhook_events_by_type": "hour",
+    "held_back_events": "received_at",
     "reconciliation_exceptions": "first_seen_at",
     "fct_payouts": "arrival_date",
 }
@@ -165,16 +167,18 @@ def money_column(frame: pd.DataFrame, minor: str = "amount_minor", currency: str
 
 
 @cache
-def _read_only_engine(url: str) -> sa.Engine:
+def _read_only_engine(settings: Settings) -> sa.Engine:
+    # One engine per kernel and warehouse, checked once: a report asks for it for every mart it reads and every
+    # amount it formats, and finding the embedded Postgres asks its server each time.
+    url = db.warehouse_url(settings).render_as_string(hide_password=False)
     # Every transaction of this engine is read-only on the server: a notebook cannot change the warehouse.
-    return sa.create_engine(url, pool_pre_ping=True,
-                            connect_args={"options": "-c default_transaction_read_only=on"})
+    return db.connect_check(sa.create_engine(url, pool_pre_ping=True,
+                                             connect_args={"options": "-c default_transaction_read_only=on"}))
 
 
 def read_only_engine(settings: Settings | None = None) -> sa.Engine:
     """The warehouse (as PAYOPS_HOME / WAREHOUSE_URL say) through connections that cannot write."""
-    url = db.warehouse_url(settings or Settings.from_env())
-    return db.connect_check(_read_only_engine(url.render_as_string(hide_password=False)))
+    return _read_only_engine(settings or Settings.from_env())
 
 
 def mart_columns(name: str, settings: Settings | None = None) -> dict[str, str]:
@@ -253,8 +257,8 @@ def read_mart(
 
 
 @cache
-def _exponents(url: str) -> dict[str, int]:
-    with _read_only_engine(url).connect() as conn:
+def _exponents(settings: Settings) -> dict[str, int]:
+    with read_only_engine(settings).connect() as conn:
         if conn.execute(sa.text("select to_regclass('analytics.currencies')")).scalar() is None:
             return {}
         rows = conn.execute(sa.text("select lower(currency), exponent from analytics.currencies")).all()
@@ -263,8 +267,7 @@ def _exponents(url: str) -> dict[str, int]:
 
 def exponent(currency: str, settings: Settings | None = None) -> int:
     """The currency's minor-unit exponent from the dbt `currencies` seed (2 for one it does not list)."""
-    url = db.warehouse_url(settings or Settings.from_env()).render_as_string(hide_password=False)
-    return _exponents(url).get(currency.lower(), FALLBACK_EXPONENT)
+    return _exponents(settings or Settings.from_env()).get(currency.lower(), FALLBACK_EXPONENT)
 
 
 def major(minor_units: int, currency: str) -> Decimal:
@@ -281,8 +284,16 @@ def use_chart_style() -> None:
     """The project's chart style for matplotlib (inline PNGs, which the rendered HTML embeds)."""
     import matplotlib as mpl
     from cycler import cycler
+    from IPython import get_ipython
 
     mpl.rcParams.update({**CHART_STYLE, "axes.prop_cycle": cycler(color=PALETTE)})
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import InlineBackend, set_matplotlib_formats
+
+        # figure.autolayout already fits each chart to its figure; the inline backend's default tight bounding box
+        # would lay every chart out once more, to measure it, before drawing it.
+        InlineBackend.instance().print_figure_kwargs = {"bbox_inches": None}
+        set_matplotlib_formats("png")
 
 
 def _jsonable(value: Any) -> Any:

@@ -19,11 +19,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from payops.errors import PayopsError
 from payops.notebook import SIDECAR_ENV, Month
 from payops.settings import Settings
+
+if TYPE_CHECKING:
+    from nbconvert import HTMLExporter
+    from nbformat import NotebookNode
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
 KERNEL = "python3"
@@ -53,7 +59,8 @@ REPORTS = {
                ("fct_payouts",)),
         Report("dispute_risk_review", "Dispute and risk review",
                ("fct_disputes", "dispute_metrics", "fraud_signals", "currencies")),
-        Report("webhook_reliability", "Webhook reliability", ("webhook_health",)),
+        Report("webhook_reliability", "Webhook reliability",
+               ("webhook_health", "webhook_events_by_type", "held_back_events")),
     )
 }
 
@@ -141,15 +148,19 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
     started = time.perf_counter()
     with _kernel_environment(settings, running[".json"]):
         try:
-            papermill.execute_notebook(str(spec.notebook), str(running[".ipynb"]), parameters=parameters,
-                                       kernel_name=KERNEL, progress_bar=progress, cwd=str(REPORTS_DIR),
-                                       log_output=False)
+            # Saved once, when done (or failed), not at every cell's start and end: each save validates and writes
+            # the whole notebook, charts included. The kernel is stopped at once after the last cell, which has
+            # written everything the report keeps, rather than waited for as it tears itself down.
+            executed = papermill.execute_notebook(
+                str(spec.notebook), str(running[".ipynb"]), parameters=parameters, kernel_name=KERNEL,
+                progress_bar=progress, cwd=str(REPORTS_DIR), log_output=False, request_save_on_cell_execute=False,
+                shutdown_kernel="immediate")
         except papermill.PapermillExecutionError as exc:
             running[".ipynb"].replace(failed)
             running[".json"].unlink(missing_ok=True)
             raise ReportFailed(f"{report} {stem}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}\n"
                                f"The executed notebook, error included: {failed}") from None
-    running[".html"].write_text(to_html(running[".ipynb"]), encoding="utf-8")
+    running[".html"].write_text(to_html(executed), encoding="utf-8")
     if not running[".json"].exists():
         running[".json"].write_text("{}")
     for suffix, path in running.items():
@@ -159,14 +170,22 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
                     time.perf_counter() - started)
 
 
-def to_html(notebook: Path) -> str:
+def to_html(executed: NotebookNode) -> str:
     """The executed notebook as one self-contained HTML page: outputs only, charts inline as base64 PNGs."""
-    import nbformat
+    with _exporter_lock:
+        body, _ = _html_exporter().from_notebook_node(executed)
+    return body
+
+
+@cache
+def _html_exporter() -> HTMLExporter:
+    # One per process: a new exporter loads and compiles its templates again (~1 s, four times its conversion).
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    return body
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+
+
+_exporter_lock = threading.Lock()
 
 
 def rendered_reports(settings: Settings) -> list[dict]:

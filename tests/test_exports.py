@@ -221,6 +221,19 @@ def test_an_export_whose_totals_disagree_with_the_marts_writes_nothing(pipeline,
     assert list(tmp_path.iterdir()) == [], "no manifest, no files, no staging folder"
 
 
+def test_an_export_whose_parquet_twin_fails_raises_that_error_and_writes_nothing(pipeline, tmp_path):
+    import pyarrow as pa
+
+    # The twin is made in a thread while COPY writes the CSV: its error must reach the export, not hang it.
+    mistyped = replace(CHARGES, columns=tuple((name, pa.int64() if name == "charge_id" else kind)
+                                             for name, kind in CHARGES.columns))
+    out = tmp_path / "mistyped"
+    with pytest.raises(pa.ArrowInvalid, match="CSV conversion error to int64"):
+        run_export(pipeline.engine, ExportRequest(START, END, out, requested_by="test"), timezone=TIMEZONE,
+                   key=KEY, datasets=[mistyped])
+    assert list(tmp_path.iterdir()) == [], "no manifest, no files, no staging folder"
+
+
 def test_refusals_say_what_to_do(pipeline, exported, tmp_path):
     with pytest.raises(ExportError, match="PAYOPS_EXPORT_KEY is not set"):
         run_export(pipeline.engine, ExportRequest(START, END, tmp_path / "x", requested_by="test"),

@@ -18,35 +18,17 @@
     )
 }}
 
-{%- set hour_of_arrival = utc_hour_of('received_at') %}
-
-{#- The hours to recompute are read when the model compiles and written into the SQL as time ranges, like the
-    watermark: behind a subquery the planner guessed thousands of hours and sorted the whole log to join them. -#}
-{%- if is_incremental() and execute %}
-    {%- set changed_hours = run_query(
-        'select distinct cast(' ~ hour_of_arrival ~ ' as text) from ' ~ ref('stg_ops__webhook_event_log')
-        ~ ' where ' ~ changed_since_last_build('updated_at', 'log_updated_at')
-    ).columns[0].values() %}
-{%- endif %}
-
 with
 
 event_log as (
 
     select
         log_rows.*,
-        {{ hour_of_arrival }} as hour,
+        {{ utc_hour_of('received_at') }} as hour,
         {{ seconds_between('event_created_at', 'received_at') }} as lag_seconds
 
     from {{ ref('stg_ops__webhook_event_log') }} as log_rows
-    {%- if is_incremental() %}
-    -- Each changed hour's rows, as a range of received_at (its index).
-    where false
-    {%- for hour in changed_hours or [] %}
-        or (received_at >= cast('{{ hour }}' as timestamp with time zone)
-            and received_at < cast('{{ hour }}' as timestamp with time zone) + interval '1 hour')
-    {%- endfor %}
-    {%- endif %}
+    where {{ in_changed_hours_of_arrival('log_updated_at') }}
 
 )
 
