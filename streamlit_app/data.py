@@ -633,6 +633,25 @@ class TransactionSearch:
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
 
+    def as_json(self) -> dict:
+        """The search in JSON's types (a download link carries it); `from_json` reads it back."""
+        return {
+            "livemode": self.livemode, "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
+            "currency": self.currency, "text": self.text, "status": self.status,
+            "min_amount": None if self.min_amount is None else str(self.min_amount),
+            "max_amount": None if self.max_amount is None else str(self.max_amount),
+        }
+
+    @classmethod
+    def from_json(cls, fields: dict) -> TransactionSearch:
+        return cls(
+            livemode=fields["livemode"], first_day=date.fromisoformat(fields["first_day"]),
+            last_day=date.fromisoformat(fields["last_day"]), currency=fields["currency"], text=fields["text"],
+            status=fields["status"],
+            min_amount=None if fields["min_amount"] is None else Decimal(fields["min_amount"]),
+            max_amount=None if fields["max_amount"] is None else Decimal(fields["max_amount"]),
+        )
+
     def where(self) -> tuple[str, dict]:
         """The SQL condition and its parameters: only the filters given, every value a bound parameter."""
         clauses = ["charges.livemode = :livemode", "charges.created_day between :first_day and :last_day"]
@@ -669,6 +688,7 @@ class TransactionSearch:
 
 
 def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
+    """The matching charges with their student, newest first, `tail` (a limit) appended."""
     where, params = search.where()
     return (
         f"""
@@ -683,25 +703,34 @@ def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
     )
 
 
+def page_sql(search: TransactionSearch, page: int, page_size: int) -> tuple[str, dict]:
+    sql, params = _transactions_sql(search, "limit :limit offset :offset")
+    return sql, params | {"limit": page_size, "offset": page * page_size}
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def search_transactions(settings: Settings, search: TransactionSearch, page: int, page_size: int) -> pd.DataFrame:
     """One page of the matching charges, newest first: filtered, ordered and cut in Postgres."""
-    sql, params = _transactions_sql(search, "limit :limit offset :offset")
-    return _read(settings, "analytics.fct_charges", sql, params | {"limit": page_size, "offset": page * page_size})
+    sql, params = page_sql(search, page, page_size)
+    return _read(settings, "analytics.fct_charges", sql, params)
 
 
 COUNT_CAP = 10_000
 """Matches are counted up to here: counting a year of a million charges would cost more than finding them."""
 
 
+def count_sql(search: TransactionSearch) -> tuple[str, dict]:
+    where, params = search.where()
+    sql = f"select count(*) from (select 1 from analytics.fct_charges as charges where {where} limit :cap) as matching"
+    return sql, params | {"cap": COUNT_CAP + 1}
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def count_transactions(settings: Settings, search: TransactionSearch) -> int:
     """How many charges match, up to COUNT_CAP + 1 (more than the cap: "10,000+")."""
-    where, params = search.where()
+    sql, params = count_sql(search)
     with reading(settings, "analytics.fct_charges") as conn:
-        count = sa.text(f"select count(*) from (select 1 from analytics.fct_charges as charges where {where} "
-                        "limit :cap) as matching")
-        return conn.execute(count, params | {"cap": COUNT_CAP + 1}).scalar()
+        return conn.execute(sa.text(sql), params).scalar()
 
 
 def transactions_csv(settings: Settings, search: TransactionSearch, batch_rows: int = 5_000) -> Iterator[bytes]:

@@ -22,7 +22,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, sync_playwright
-from streamlit_fixtures import ADMIN, ANALYST, APP_PATH, DISABLED, UNKNOWN, add_app_users, free_port
+from streamlit_fixtures import (
+    ADMIN,
+    ANALYST,
+    APP_PATH,
+    DISABLED,
+    SERVER_PATH,
+    UNKNOWN,
+    add_app_users,
+    free_port,
+)
 
 from streamlit_app import sign_in
 
@@ -87,7 +96,7 @@ def app_url(pipeline_env, tmp_path: Path) -> Iterator[str]:
     app = None
     try:
         app = started(
-            [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", str(SERVER_PATH), "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(app_port), "--secrets.files", str(secrets)],
             f"{url}/_stcore/health", tmp_path / "streamlit.log", env,
         )
@@ -186,7 +195,7 @@ def test_an_analyst_visits_every_page_finds_a_charge_and_downloads_the_csv(
             page.get_by_text(f"{len(customer_charges):,} live-mode charge(s)").wait_for(timeout=RENDER_TIMEOUT_MS)
             settle(page)
             with page.expect_download(timeout=RENDER_TIMEOUT_MS) as download:
-                page.get_by_role("button", name=f"Download all {len(customer_charges):,} as CSV").click()
+                page.get_by_role("link", name=f"Download all {len(customer_charges):,} as CSV").click()
             exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
             assert [row["charge_id"] for row in exported] == customer_charges
 
