@@ -8,7 +8,8 @@ still active in ops.users, and streams `data.transactions_csv`.
 
 from __future__ import annotations
 
-import data
+from typing import TYPE_CHECKING
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,6 +17,9 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from streamlit.web.server.server_util import get_cookie_secret
 
 from payops.users import User, find_user
+
+if TYPE_CHECKING:
+    import data
 
 TRANSACTIONS_CSV_PATH = "downloads/transactions.csv"
 LINK_MAX_AGE_SECONDS = 3600
@@ -42,6 +46,10 @@ async def transactions_csv(request: Request) -> Response:
     except BadSignature:
         return PlainTextResponse("This is not a download link of this app: download from the Transactions page.",
                                  status_code=403)
+    # Imported here, not on top: server.py imports this module before Streamlit's runtime exists, and the data
+    # module's cached readers must be made under the runtime (its cache storage), as the pages make them.
+    import data
+
     settings = data.current_settings()
     user = await run_in_threadpool(lambda: find_user(data.reader_engine(settings), link["email"]))
     if user is None or not user.active:
