@@ -14,10 +14,11 @@ payops refresh` for ~1 M charges) and writes nothing into it.
 - Pages: `streamlit run streamlit_app/server.py` on the warehouse and the local OpenID Connect provider, as the
   browser tests start them; chromium signs in as --user (an active admin of ops.users: the bench adds nobody) and
   opens every page its sidebar lists. A page is fully rendered when its script has run to its end (no running
-  indicator), no skeleton, spinner or stale element is left, every chart has drawn and every table has its grid;
-  its time is that of the last change to the page's DOM before 1 s of quiet, counted from the start of the
-  navigation (`performance.now()` in the page). Each page is opened twice: cold (first visit after the server
-  started: Streamlit's caches empty, as after each refresh) and warm.
+  indicator), no skeleton, spinner or stale element is left, every chart has drawn, and every table has its frame
+  and, when wholly in view, its grid (Streamlit draws a grid reaching below the fold only when scrolled to). Its
+  time is that of the last change to the page's DOM before 1 s of quiet, counted from the start of the navigation
+  (`performance.now()` in the page). Each page is opened twice: cold (first visit after the server started:
+  Streamlit's caches empty, as after each refresh) and warm.
 - CSV: the Transactions page's download link for the ~10,000 and ~100,000 newest live charges, read over HTTP;
   the server's resident memory is sampled every 20 ms, and its peak over the baseline before the download counts.
 
@@ -40,12 +41,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
+import streamlit.logger
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "streamlit_app"))
+streamlit.logger.set_log_level("error")  # outside `streamlit run`, each cached reader warns that there is no runtime
 
 import data  # noqa: E402 - the app's readers, imported as the app imports them
 
+from payops import db  # noqa: E402
 from payops.settings import Settings  # noqa: E402
 from streamlit_app import sign_in  # noqa: E402
 
@@ -56,19 +61,28 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 QUIET_MS = 1000
 TIMEOUT_MS = 120_000
 PAGE_SIZE = 50
-RENDERED = """quietMs => {
+UNFINISHED = """quietMs => {
+    // What still keeps the page from being fully rendered; empty when it is.
     const app = document.querySelector('[data-testid="stApp"]');
     const busy = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stAppSkeleton"], [data-testid="stSkeleton"],'
         + ' [data-testid="stSpinner"], [data-stale="true"]';
-    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-    const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')];
-    return app && app.getAttribute('data-test-script-state') === 'notRunning'
-        && document.querySelector('[data-testid="stMain"] h1') !== null
-        && document.querySelector(busy) === null
-        && charts.every(chart => chart.querySelector('canvas, svg') !== null)
-        && tables.every(table => table.querySelector('canvas, [role="grid"], table') !== null)
-        && performance.now() - window.lastDomChange >= quietMs;
+    const undrawnCharts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+        .filter(chart => chart.querySelector('canvas, svg') === null);
+    const undrawnTables = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+        .filter(table => table.querySelector('[data-testid="stDataFrameResizable"]') === null
+            || (table.getBoundingClientRect().bottom <= innerHeight && table.querySelector('canvas') === null));
+    const quietFor = performance.now() - window.lastDomChange;
+    const state = app?.getAttribute('data-test-script-state');
+    return [
+        state !== 'notRunning' && 'script state ' + state,
+        document.querySelector('[data-testid="stMain"] h1') === null && 'no title',
+        document.querySelector(busy) !== null && 'busy: ' + document.querySelector(busy).getAttribute('data-testid'),
+        undrawnCharts.length && undrawnCharts.length + ' chart(s) not drawn',
+        undrawnTables.length && undrawnTables.length + ' table(s) not drawn',
+        quietFor < quietMs && 'changed ' + Math.round(quietFor) + ' ms ago',
+    ].filter(Boolean);
 }"""
+RENDERED = f"quietMs => ({UNFINISHED})(quietMs).length === 0"
 TRACK_DOM_CHANGES = """
 window.lastDomChange = performance.now();
 new MutationObserver(() => { window.lastDomChange = performance.now(); })
@@ -87,8 +101,8 @@ def searches(owner: sa.Engine, last_day: date) -> dict[str, tuple[data.Transacti
                    students.student_name, students.family_email
             from analytics.fct_charges as charges
             join analytics.dim_students as students using (student_id)
-            where charges.livemode and charges.created_day = :day and charges.payment_intent_id is not null
-            order by charges.charge_id limit 1
+            where charges.livemode and charges.payment_intent_id is not null
+            order by abs(charges.created_day - :day), charges.charge_id limit 1
         """), {"day": last_day - timedelta(days=45)}).one()
     everything = {"livemode": True, "first_day": last_day - timedelta(days=89), "last_day": last_day}
     month = {"livemode": True, "first_day": last_day - timedelta(days=59), "last_day": last_day - timedelta(days=30)}
@@ -136,8 +150,8 @@ def bench_search(owner: sa.Engine, settings: Settings, last_day: date, runs: int
 
 
 def print_plans(settings: Settings, search: data.TransactionSearch, page: int) -> None:
-    count_sql, count_params = data.count_sql(search)
-    page_sql, page_params = data.page_sql(search, page, PAGE_SIZE)
+    count_sql, count_params = data.count_sql(search, settings.timezone)
+    page_sql, page_params = data.page_sql(search, settings.timezone, page, PAGE_SIZE)
     with data.reader_engine(settings).connect() as conn:
         for label, sql, params in (("count", count_sql, count_params), ("page", page_sql, page_params)):
             plan = conn.execute(sa.text(f"explain (analyze, buffers) {sql}"), params).scalars().all()
@@ -229,7 +243,10 @@ def signed_in_page(browser, app_url: str, email: str):
 def render_ms(page, url: str) -> float:
     """Milliseconds from the start of the navigation to the last change of the fully rendered page."""
     page.goto(url)
-    page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=TIMEOUT_MS, polling=50)
+    try:
+        page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=TIMEOUT_MS, polling=50)
+    except PlaywrightTimeout:
+        sys.exit(f"{url} not rendered after {TIMEOUT_MS} ms: {page.evaluate(UNFINISHED, QUIET_MS)}")
     if page.locator('[data-testid="stException"]').count():
         sys.exit(f"{url} raised: {page.locator('[data-testid=stException]').first.inner_text()}")
     return page.evaluate("window.lastDomChange")
@@ -260,6 +277,8 @@ def bench_csv(page, server: AppServer, owner: sa.Engine, last_day: date) -> bool
             first_day = conn.execute(sa.text(
                 "select created_day from analytics.fct_charges where livemode and created_day <= :last_day "
                 "order by created_at desc offset :rows limit 1"), {"last_day": last_day, "rows": wanted}).scalar()
+        if first_day is None:
+            sys.exit(f"the warehouse has fewer than {wanted:,} live charges up to {last_day}")
         render_ms(page, f"{server.url}/transactions?mode=live&from={first_day}&to={last_day}")
         href = page.get_by_role("link", name="as CSV").get_attribute("href")
         baseline = server.rss_bytes()
@@ -304,7 +323,7 @@ def main() -> int:
         parser.error("pages and csv sign in: name an active admin of ops.users with --user")
     env = {**os.environ, "WAREHOUSE_URL": args.url, "PAYOPS_TIMEZONE": os.environ.get("PAYOPS_TIMEZONE", "UTC")}
     settings = Settings.from_env(env)
-    owner = sa.create_engine(args.url)
+    owner = sa.create_engine(db.with_driver(args.url, "psycopg"))  # reads only: the values searched for, sizes
     with owner.connect() as conn:
         charges = conn.execute(sa.text("select count(*) from analytics.fct_charges")).scalar()
         last_day = conn.execute(sa.text("select max(created_day) from analytics.fct_charges where livemode")).scalar()

@@ -652,10 +652,19 @@ class TransactionSearch:
             max_amount=None if fields["max_amount"] is None else Decimal(fields["max_amount"]),
         )
 
-    def where(self) -> tuple[str, dict]:
-        """The SQL condition and its parameters: only the filters given, every value a bound parameter."""
-        clauses = ["charges.livemode = :livemode", "charges.created_day between :first_day and :last_day"]
-        params: dict = {"livemode": self.livemode, "first_day": self.first_day, "last_day": self.last_day}
+    def where(self, timezone: str) -> tuple[str, dict]:
+        """The SQL condition and its parameters: only the filters given, every value a bound parameter.
+
+        The days are bounds on created_at (the reporting days' first and last instants in `timezone`, the zone
+        created_day is taken in), not on created_day: the created_at index then reads only the range's rows, newest
+        first, where a condition on created_day had it read every newer charge before reaching the range."""
+        clauses = [
+            "charges.livemode = :livemode",
+            "charges.created_at >= cast(:first_day as timestamp) at time zone :timezone",
+            "charges.created_at < (cast(:last_day as timestamp) + interval '1 day') at time zone :timezone",
+        ]
+        params: dict = {"livemode": self.livemode, "first_day": self.first_day, "last_day": self.last_day,
+                        "timezone": timezone}
         if self.currency:
             clauses.append("charges.currency = :currency")
             params["currency"] = self.currency
@@ -687,9 +696,9 @@ class TransactionSearch:
         return " and ".join(clauses), params
 
 
-def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
+def _transactions_sql(search: TransactionSearch, timezone: str, tail: str) -> tuple[str, dict]:
     """The matching charges with their student, newest first, `tail` (a limit) appended."""
-    where, params = search.where()
+    where, params = search.where(timezone)
     return (
         f"""
         select {TRANSACTION_COLUMNS}
@@ -703,15 +712,15 @@ def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
     )
 
 
-def page_sql(search: TransactionSearch, page: int, page_size: int) -> tuple[str, dict]:
-    sql, params = _transactions_sql(search, "limit :limit offset :offset")
+def page_sql(search: TransactionSearch, timezone: str, page: int, page_size: int) -> tuple[str, dict]:
+    sql, params = _transactions_sql(search, timezone, "limit :limit offset :offset")
     return sql, params | {"limit": page_size, "offset": page * page_size}
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def search_transactions(settings: Settings, search: TransactionSearch, page: int, page_size: int) -> pd.DataFrame:
     """One page of the matching charges, newest first: filtered, ordered and cut in Postgres."""
-    sql, params = page_sql(search, page, page_size)
+    sql, params = page_sql(search, settings.timezone, page, page_size)
     return _read(settings, "analytics.fct_charges", sql, params)
 
 
@@ -719,8 +728,8 @@ COUNT_CAP = 10_000
 """Matches are counted up to here: counting a year of a million charges would cost more than finding them."""
 
 
-def count_sql(search: TransactionSearch) -> tuple[str, dict]:
-    where, params = search.where()
+def count_sql(search: TransactionSearch, timezone: str) -> tuple[str, dict]:
+    where, params = search.where(timezone)
     sql = f"select count(*) from (select 1 from analytics.fct_charges as charges where {where} limit :cap) as matching"
     return sql, params | {"cap": COUNT_CAP + 1}
 
@@ -728,7 +737,7 @@ def count_sql(search: TransactionSearch) -> tuple[str, dict]:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def count_transactions(settings: Settings, search: TransactionSearch) -> int:
     """How many charges match, up to COUNT_CAP + 1 (more than the cap: "10,000+")."""
-    sql, params = count_sql(search)
+    sql, params = count_sql(search, settings.timezone)
     with reading(settings, "analytics.fct_charges") as conn:
         return conn.execute(sa.text(sql), params).scalar()
 
@@ -736,7 +745,7 @@ def count_transactions(settings: Settings, search: TransactionSearch) -> int:
 def transactions_csv(settings: Settings, search: TransactionSearch, batch_rows: int = 5_000) -> Iterator[bytes]:
     """Every matching charge as CSV, header first, read through a server-side cursor a batch at a time: memory stays
     the same whatever the number of rows."""
-    sql, params = _transactions_sql(search, "")
+    sql, params = _transactions_sql(search, settings.timezone, "")
     with reading(settings, "analytics.fct_charges") as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(sa.text(sql), params)
         buffer = io.StringIO()
