@@ -15,7 +15,7 @@ payops refresh` for ~1 M charges) and writes nothing into it.
   browser tests start them; chromium signs in as --user (an active admin of ops.users: the bench adds nobody) and
   opens every page its sidebar lists. A page is fully rendered when its script has run to its end (no running
   indicator), no skeleton, spinner or stale element is left, every chart has drawn, and every table has its frame
-  and, when wholly in view, its grid (Streamlit draws a grid reaching below the fold only when scrolled to). Its
+  and, when wholly in view, its grid (Streamlit draws a grid below the fold or in a closed tab only when shown). Its
   time is that of the last change to the page's DOM before 1 s of quiet, counted from the start of the navigation
   (`performance.now()` in the page). Each page is opened twice: cold (first visit after the server started:
   Streamlit's caches empty, as after each refresh) and warm.
@@ -66,11 +66,14 @@ UNFINISHED = """quietMs => {
     const app = document.querySelector('[data-testid="stApp"]');
     const busy = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stAppSkeleton"], [data-testid="stSkeleton"],'
         + ' [data-testid="stSpinner"], [data-stale="true"]';
+    // Wholly in view: neither reaching below the fold nor hidden (in a closed tab or expander: no size).
+    const inView = element => element.getBoundingClientRect().height > 0
+        && element.getBoundingClientRect().bottom <= innerHeight;
     const undrawnCharts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
         .filter(chart => chart.querySelector('canvas, svg') === null);
     const undrawnTables = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
         .filter(table => table.querySelector('[data-testid="stDataFrameResizable"]') === null
-            || (table.getBoundingClientRect().bottom <= innerHeight && table.querySelector('canvas') === null));
+            || (inView(table) && table.querySelector('canvas') === null));
     const quietFor = performance.now() - window.lastDomChange;
     const state = app?.getAttribute('data-test-script-state');
     return [
@@ -257,8 +260,9 @@ def bench_pages(page, app_url: str) -> tuple[str, float]:
     if view_more.count() and "more" in view_more.inner_text():
         view_more.click()
     links = page.locator('[data-testid="stSidebarNavLink"]')
-    pages = {links.nth(i).inner_text().strip(): links.nth(i).get_attribute("href").split("?")[0]
-             for i in range(links.count())}
+    # A link's text is its icon's name, then its title.
+    pages = {links.nth(i).inner_text().strip().splitlines()[-1].strip():
+             links.nth(i).get_attribute("href").split("?")[0] for i in range(links.count())}
     timings = {name: [render_ms(page, f"{href}?mode=live")] for name, href in pages.items()}
     for name, href in pages.items():
         timings[name].append(render_ms(page, f"{href}?mode=live"))
