@@ -12,13 +12,14 @@ payops refresh` for ~1 M charges) and writes nothing into it.
   read-only app role, every search form with values taken from the warehouse; `--explain` prints each query's
   EXPLAIN ANALYZE. Baseline of the same run: the exact charge-id search.
 - Pages: `streamlit run streamlit_app/server.py` on the warehouse and the local OpenID Connect provider, as the
-  browser tests start them; chromium signs in as --user (an active admin of ops.users: the bench adds nobody) and
-  opens every page its sidebar lists. A page is fully rendered when its script has run to its end (no running
-  indicator), no skeleton, spinner or stale element is left, every chart has drawn, and every table has its frame
-  and, when wholly in view, its grid (Streamlit draws a grid below the fold or in a closed tab only when shown). Its
-  time is that of the last change to the page's DOM before 1 s of quiet, counted from the start of the navigation
-  (`performance.now()` in the page). Each page is opened twice: cold (first visit after the server started:
-  Streamlit's caches empty, as after each refresh) and warm. Baseline of the same run: the sign-in page.
+  browser tests start them; chromium signs in as --user (an active user of ops.users: the bench adds nobody) and opens
+  every page its sidebar lists (an analyst's: the admin pages' service migrates the warehouse it opens). A page is
+  fully rendered when its script has run to its end (no running indicator), no skeleton, spinner or stale element is
+  left, every chart has drawn, and every table has its frame and, when wholly in view, its grid (Streamlit draws a
+  grid below the fold or in a closed tab only when shown). Its time is that of the last change to the page's DOM
+  before 1 s of quiet, counted from the start of the navigation (`performance.now()` in the page). Each page is opened
+  twice: cold (first visit after the server started: Streamlit's caches empty, as after each refresh) and warm.
+  Baseline of the same run: the sign-in page.
 - CSV: the Transactions page's download link for the ~10,000 and ~100,000 newest live charges (a tenth of
   --csv-rows, and --csv-rows), read over HTTP; the server's resident memory is sampled every 20 ms, and its peak
   over its resident memory before the download counts.
@@ -310,7 +311,7 @@ def bench_csv(page, server: AppServer, owner: sa.Engine, last_day: date, rows: i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("WAREHOUSE_URL"), help="the built warehouse (WAREHOUSE_URL)")
-    parser.add_argument("--user", help="an active admin of ops.users to sign in as (pages and CSV)")
+    parser.add_argument("--user", help="an active analyst of ops.users to sign in as (pages and CSV)")
     parser.add_argument("--runs", type=int, default=20, help="runs of each search")
     parser.add_argument("--csv-rows", type=int, default=100_000, help="the larger CSV (the smaller: a tenth)")
     parser.add_argument("--explain", action="store_true", help="print each search's EXPLAIN ANALYZE")
@@ -320,7 +321,7 @@ def main() -> int:
         parser.error("name the built warehouse with --url or WAREHOUSE_URL")
     parts = set(args.only or ["search", "pages", "csv"])
     if parts - {"search"} and not args.user:
-        parser.error("pages and csv sign in: name an active admin of ops.users with --user")
+        parser.error("pages and csv sign in: name an active analyst of ops.users with --user")
     env = {**os.environ, "WAREHOUSE_URL": args.url, "PAYOPS_TIMEZONE": os.environ.get("PAYOPS_TIMEZONE", "UTC")}
     settings = Settings.from_env(env)
     owner = sa.create_engine(db.with_driver(args.url, "psycopg"))  # reads only: the values searched for, sizes

@@ -680,19 +680,22 @@ class TransactionSearch:
         if self.text.strip():
             # Ids are matched exactly, each through its own index, and people by part of an email or name: the
             # union of index lookups runs once (an array), then the charges are fetched by id. One `or` across
-            # the columns, or `in (subquery)`, had Postgres scan every charge of the range.
+            # the columns, or `in (subquery)`, had Postgres scan every charge of the range. People are looked
+            # for only when no id matched: that scan of every student is the search's dearest step.
             clauses.append(r"""charges.charge_id = any(array(
-                select charge_id from analytics.fct_charges where charge_id = :term
-                union all select charge_id from analytics.fct_charges where payment_intent_id = :term
-                union all select charge_id from analytics.fct_charges where customer_id = :term
-                union all select charge_id from analytics.fct_charges where student_id = :term
-                union all select charge_id from analytics.fct_charges where student_id in (
-                    select student_id from analytics.dim_students
-                    where student_email ilike :pattern escape '\' or family_email ilike :pattern escape '\'
-                       or student_name ilike :pattern escape '\'
+                with by_id as (
+                    select charge_id from analytics.fct_charges where charge_id = :term
+                    union all select charge_id from analytics.fct_charges where payment_intent_id = :term
+                    union all select charge_id from analytics.fct_charges where customer_id = :term
+                    union all select charge_id from analytics.fct_charges where student_id = :term
                 )
+                select charge_id from by_id
+                union all select charge_id from analytics.fct_charges where not exists (select from by_id)
+                    and student_id in (
+                        select student_id from analytics.dim_students where search_text like :pattern escape '\'
+                    )
             ))""")
-            params |= {"term": self.text.strip(), "pattern": contains_pattern(self.text)}
+            params |= {"term": self.text.strip(), "pattern": contains_pattern(self.text.lower())}
         return " and ".join(clauses), params
 
 
