@@ -78,7 +78,12 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path) -> N
 def started(command: list[str], health_url: str, log_path: Path, env: dict) -> subprocess.Popen:
     process = subprocess.Popen(command, env=env, cwd=APP_PATH.parents[1], stdout=log_path.open("w"),
                                stderr=subprocess.STDOUT)
-    wait_until_healthy(health_url, process, log_path)
+    try:
+        wait_until_healthy(health_url, process, log_path)
+    except BaseException:  # pytest.fail included: a server that never answered must not outlive the test
+        process.terminate()
+        process.wait(timeout=30)
+        raise
     return process
 
 
