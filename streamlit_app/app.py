@@ -1,5 +1,6 @@
-"""payops dashboard: `streamlit run streamlit_app/app.py`. Signs people in, routes to the pages and frames them with
-the sidebar: the global filters, how old the data is, the reporting time zone, and the admins' refresh button."""
+"""payops dashboard, served by server.py (`streamlit run streamlit_app/server.py`). Signs people in, routes to the
+pages and frames them with the sidebar: the global filters, how old the data is, the reporting time zone, and the
+admins' refresh button."""
 
 import auth
 import data

@@ -633,10 +633,38 @@ class TransactionSearch:
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
 
-    def where(self) -> tuple[str, dict]:
-        """The SQL condition and its parameters: only the filters given, every value a bound parameter."""
-        clauses = ["charges.livemode = :livemode", "charges.created_day between :first_day and :last_day"]
-        params: dict = {"livemode": self.livemode, "first_day": self.first_day, "last_day": self.last_day}
+    def as_json(self) -> dict:
+        """The search in JSON's types (a download link carries it); `from_json` reads it back."""
+        return {
+            "livemode": self.livemode, "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
+            "currency": self.currency, "text": self.text, "status": self.status,
+            "min_amount": None if self.min_amount is None else str(self.min_amount),
+            "max_amount": None if self.max_amount is None else str(self.max_amount),
+        }
+
+    @classmethod
+    def from_json(cls, fields: dict) -> TransactionSearch:
+        return cls(
+            livemode=fields["livemode"], first_day=date.fromisoformat(fields["first_day"]),
+            last_day=date.fromisoformat(fields["last_day"]), currency=fields["currency"], text=fields["text"],
+            status=fields["status"],
+            min_amount=None if fields["min_amount"] is None else Decimal(fields["min_amount"]),
+            max_amount=None if fields["max_amount"] is None else Decimal(fields["max_amount"]),
+        )
+
+    def where(self, timezone: str) -> tuple[str, dict]:
+        """The SQL condition and its parameters: only the filters given, every value a bound parameter.
+
+        The days are bounds on created_at (the reporting days' first and last instants in `timezone`, the zone
+        created_day is taken in), not on created_day: the created_at index then reads only the range's rows, newest
+        first, where a condition on created_day had it read every newer charge before reaching the range."""
+        clauses = [
+            "charges.livemode = :livemode",
+            "charges.created_at >= cast(:first_day as timestamp) at time zone :timezone",
+            "charges.created_at < (cast(:last_day as timestamp) + interval '1 day') at time zone :timezone",
+        ]
+        params: dict = {"livemode": self.livemode, "first_day": self.first_day, "last_day": self.last_day,
+                        "timezone": timezone}
         if self.currency:
             clauses.append("charges.currency = :currency")
             params["currency"] = self.currency
@@ -652,24 +680,28 @@ class TransactionSearch:
         if self.text.strip():
             # Ids are matched exactly, each through its own index, and people by part of an email or name: the
             # union of index lookups runs once (an array), then the charges are fetched by id. One `or` across
-            # the columns, or `in (subquery)`, had Postgres scan every charge of the range.
+            # the columns, or `in (subquery)`, had Postgres scan every charge of the range. People are looked
+            # for only when no id matched: that scan of every student is the search's dearest step.
             clauses.append(r"""charges.charge_id = any(array(
-                select charge_id from analytics.fct_charges where charge_id = :term
-                union all select charge_id from analytics.fct_charges where payment_intent_id = :term
-                union all select charge_id from analytics.fct_charges where customer_id = :term
-                union all select charge_id from analytics.fct_charges where student_id = :term
-                union all select charge_id from analytics.fct_charges where student_id in (
-                    select student_id from analytics.dim_students
-                    where student_email ilike :pattern escape '\' or family_email ilike :pattern escape '\'
-                       or student_name ilike :pattern escape '\'
+                with by_id as (
+                    select charge_id from analytics.fct_charges where charge_id = :term
+                    union all select charge_id from analytics.fct_charges where payment_intent_id = :term
+                    union all select charge_id from analytics.fct_charges where customer_id = :term
+                    union all select charge_id from analytics.fct_charges where student_id = :term
                 )
+                select charge_id from by_id
+                union all select charge_id from analytics.fct_charges where not exists (select from by_id)
+                    and student_id in (
+                        select student_id from analytics.dim_students where search_text like :pattern escape '\'
+                    )
             ))""")
-            params |= {"term": self.text.strip(), "pattern": contains_pattern(self.text)}
+            params |= {"term": self.text.strip(), "pattern": contains_pattern(self.text.lower())}
         return " and ".join(clauses), params
 
 
-def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
-    where, params = search.where()
+def _transactions_sql(search: TransactionSearch, timezone: str, tail: str) -> tuple[str, dict]:
+    """The matching charges with their student, newest first, `tail` (a limit) appended."""
+    where, params = search.where(timezone)
     return (
         f"""
         select {TRANSACTION_COLUMNS}
@@ -683,31 +715,40 @@ def _transactions_sql(search: TransactionSearch, tail: str) -> tuple[str, dict]:
     )
 
 
+def page_sql(search: TransactionSearch, timezone: str, page: int, page_size: int) -> tuple[str, dict]:
+    sql, params = _transactions_sql(search, timezone, "limit :limit offset :offset")
+    return sql, params | {"limit": page_size, "offset": page * page_size}
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def search_transactions(settings: Settings, search: TransactionSearch, page: int, page_size: int) -> pd.DataFrame:
     """One page of the matching charges, newest first: filtered, ordered and cut in Postgres."""
-    sql, params = _transactions_sql(search, "limit :limit offset :offset")
-    return _read(settings, "analytics.fct_charges", sql, params | {"limit": page_size, "offset": page * page_size})
+    sql, params = page_sql(search, settings.timezone, page, page_size)
+    return _read(settings, "analytics.fct_charges", sql, params)
 
 
 COUNT_CAP = 10_000
 """Matches are counted up to here: counting a year of a million charges would cost more than finding them."""
 
 
+def count_sql(search: TransactionSearch, timezone: str) -> tuple[str, dict]:
+    where, params = search.where(timezone)
+    sql = f"select count(*) from (select 1 from analytics.fct_charges as charges where {where} limit :cap) as matching"
+    return sql, params | {"cap": COUNT_CAP + 1}
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def count_transactions(settings: Settings, search: TransactionSearch) -> int:
     """How many charges match, up to COUNT_CAP + 1 (more than the cap: "10,000+")."""
-    where, params = search.where()
+    sql, params = count_sql(search, settings.timezone)
     with reading(settings, "analytics.fct_charges") as conn:
-        count = sa.text(f"select count(*) from (select 1 from analytics.fct_charges as charges where {where} "
-                        "limit :cap) as matching")
-        return conn.execute(count, params | {"cap": COUNT_CAP + 1}).scalar()
+        return conn.execute(sa.text(sql), params).scalar()
 
 
 def transactions_csv(settings: Settings, search: TransactionSearch, batch_rows: int = 5_000) -> Iterator[bytes]:
     """Every matching charge as CSV, header first, read through a server-side cursor a batch at a time: memory stays
     the same whatever the number of rows."""
-    sql, params = _transactions_sql(search, "")
+    sql, params = _transactions_sql(search, settings.timezone, "")
     with reading(settings, "analytics.fct_charges") as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(sa.text(sql), params)
         buffer = io.StringIO()

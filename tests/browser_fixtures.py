@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import environment
 from playwright.sync_api import Browser, Page, sync_playwright
-from streamlit_fixtures import APP_PATH, add_app_users, free_port
+from streamlit_fixtures import APP_PATH, SERVER_PATH, add_app_users, free_port
 
 from streamlit_app import sign_in
 
@@ -60,7 +59,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path) -> N
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or slower than the timeout while it starts on a loaded machine
             time.sleep(0.3)
     pytest.fail(f"{url} did not answer within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
 
@@ -68,7 +67,12 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path) -> N
 def started(command: list[str], health_url: str, log_path: Path, env: dict) -> subprocess.Popen:
     process = subprocess.Popen(command, env=env, cwd=APP_PATH.parents[1], stdout=log_path.open("w"),
                                stderr=subprocess.STDOUT)
-    wait_until_healthy(health_url, process, log_path)
+    try:
+        wait_until_healthy(health_url, process, log_path)
+    except BaseException:  # pytest.fail included: a server that never answered must not outlive the test
+        process.terminate()
+        process.wait(timeout=30)
+        raise
     return process
 
 
@@ -93,7 +97,7 @@ def app_url(pipeline, app_env: dict[str, str], tmp_path_factory: pytest.TempPath
     app = None
     try:
         app = started(
-            [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", str(SERVER_PATH), "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(app_port), "--secrets.files", str(secrets)],
             f"{url}/_stcore/health", logs / "streamlit.log", env,
         )

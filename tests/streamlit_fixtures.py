@@ -22,6 +22,8 @@ from payops.settings import Settings
 from payops.users import add_user, disable_user
 
 APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
+SERVER_PATH = APP_PATH.with_name("server.py")
+"""What `streamlit run` starts: the app plus the streamed CSV's route."""
 TIMEZONE = "America/Sao_Paulo"
 EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "brl": 2, "jpy": 0, "kwd": 3}
 LAST_LIVE_DAY = date(2026, 3, 31)

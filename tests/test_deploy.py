@@ -78,8 +78,8 @@ def test_the_receiver_and_streamlit_run_the_repository_image_and_probe_paths_tha
             assert container[probe]["httpGet"]["port"] == container["ports"][0]["name"]
     assert "/healthz" in receiver_paths
     assert by_name["payops-receiver"]["command"][:3] == ["payops", "webhooks", "serve"]
-    assert by_name["payops-streamlit"]["command"][2] == "streamlit_app/app.py"
-    assert (REPO / "streamlit_app" / "app.py").is_file()
+    assert by_name["payops-streamlit"]["command"][2] == "streamlit_app/server.py"
+    assert (REPO / "streamlit_app" / "server.py").is_file()
 
 
 def test_each_service_selects_its_deployment_and_targets_a_named_port():

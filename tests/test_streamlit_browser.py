@@ -102,7 +102,7 @@ def test_an_analyst_visits_every_page_finds_a_charge_and_downloads_the_csv(
             page.get_by_text(f"{len(customer_charges):,} live-mode charge(s)").wait_for(timeout=RENDER_TIMEOUT_MS)
             settle(page)
             with page.expect_download(timeout=RENDER_TIMEOUT_MS) as download:
-                page.get_by_role("button", name=f"Download all {len(customer_charges):,} as CSV").click()
+                page.get_by_role("link", name=f"Download all {len(customer_charges):,} as CSV").click()
             exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
             assert [row["charge_id"] for row in exported] == customer_charges
 

@@ -10,8 +10,13 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
-from streamlit_fixtures import ANALYST, APP_PATH, add_app_users, signed_in
+from streamlit_fixtures import ANALYST, APP_PATH, DISABLED, add_app_users, signed_in
+
+from payops.users import User, disable_user
 
 pytest_plugins = ["streamlit_fixtures"]
 
@@ -225,11 +230,10 @@ def test_transactions_count_pages_detail_and_csv_equal_sql(app):
     assert page["charge_id"].tolist() == expected[:50]
     assert f"{len(expected):,} live-mode charge(s)" in at.caption[0].value
 
-    import data  # streamlit_app/ is on sys.path once AppTest has run the app
-
-    search = data.TransactionSearch(livemode=True, first_day=first_day, last_day=last_day)
-    exported = list(csv.DictReader(io.StringIO(b"".join(data.transactions_csv(app.settings, search)).decode())))
-    assert [row["charge_id"] for row in exported] == expected
+    [link] = [button.proto.url for button in at.get("link_button") if "as CSV" in button.proto.label]
+    downloaded = csv_route().get(f"/{link}")
+    assert downloaded.status_code == 200, downloaded.text
+    assert [row["charge_id"] for row in csv.DictReader(io.StringIO(downloaded.text))] == expected
 
     charge = expected[0]
     at = open_page("transactions", charge=charge)
@@ -238,6 +242,33 @@ def test_transactions_count_pages_detail_and_csv_equal_sql(app):
         app, "select event_id from raw.stripe_events where object_id = :charge_id "
              "or payload -> 'data' -> 'object' ->> 'charge' = :charge_id "
              "or payload -> 'data' -> 'object' ->> 'latest_charge' = :charge_id", charge_id=charge)}
+
+
+def csv_route() -> TestClient:
+    """The route server.py mounts for the Transactions page's CSV, on its own."""
+    import downloads  # streamlit_app/ is on sys.path once AppTest has run the app
+
+    return TestClient(Starlette(routes=[Route(f"/{downloads.TRANSACTIONS_CSV_PATH}", downloads.transactions_csv)]))
+
+
+def test_the_csv_route_refuses_forged_expired_and_disabled_users_links(app, monkeypatch):
+    open_page("transactions")  # puts streamlit_app/ on sys.path
+    import data
+    import downloads
+
+    search = data.TransactionSearch(livemode=True, first_day=date(2000, 1, 1), last_day=date(2100, 1, 1))
+    analyst, disabled = (User(email, "analyst", True, "tests", None) for email in (ANALYST, DISABLED))
+    link = downloads.transactions_csv_link(analyst, search, "charges.csv")
+    route = csv_route()
+    assert route.get(f"/{link}").status_code == 200
+    forged = route.get(f"/{link[:-3]}{'AAA' if not link.endswith('AAA') else 'BBB'}")
+    assert (forged.status_code, "not a download link" in forged.text) == (403, True)
+    disable_user(app.engine, DISABLED)  # already disabled: the link was signed for someone who may not download
+    refused = route.get(f"/{downloads.transactions_csv_link(disabled, search, 'charges.csv')}")
+    assert (refused.status_code, f"{DISABLED} may no longer use payops" in refused.text) == (403, True)
+    monkeypatch.setattr(downloads, "LINK_MAX_AGE_SECONDS", -1)
+    expired = route.get(f"/{link}")
+    assert (expired.status_code, "expired" in expired.text) == (403, True)
 
 
 @pytest.mark.parametrize("text", ["' or 1=1 --", "%", "_", "x'; drop table analytics.fct_charges; --", "\\", "ch_%"])

@@ -3,7 +3,9 @@ Postgres, so a million charges never reach the browser), download them as CSV, a
 
 from decimal import Decimal, InvalidOperation
 
+import auth
 import data
+import downloads
 import pandas as pd
 import streamlit as st
 import ui
@@ -136,13 +138,12 @@ selection = st.dataframe(
         "disputed": st.column_config.CheckboxColumn("Disputed"),
     },
 )
-st.download_button(
+st.link_button(
     f"Download all {matching_label} as CSV",
-    data=lambda: b"".join(data.transactions_csv(settings, search)),
-    file_name=f"payops-charges-{filters.mode}-{filters.first_day}-{filters.last_day}.csv",
-    mime="text/csv",
+    downloads.transactions_csv_link(
+        auth.current_user(), search, f"payops-charges-{filters.mode}-{filters.first_day}-{filters.last_day}.csv"),
     icon=":material/download:",
-    key="download-csv",
+    help="Streamed from the warehouse as it is written, whatever its size (served by streamlit_app/server.py).",
 )
 if selection.selection.rows:
     show_detail(found.iloc[selection.selection.rows[0]]["charge_id"])

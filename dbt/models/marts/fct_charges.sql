@@ -4,6 +4,8 @@
 -- which pages newest first (read backwards, not sorted). The payment_intent_id and student_id indexes
 -- serve fct_payment_intents and student_payment_summary, which recompute all charges of an intent or a student;
 -- state_updated_at's serves this model's own watermark (without it, each build read every charge twice for it).
+-- The amount index serves the search by amount range (its capped count read every charge of the range: 650 ms at
+-- 1 M charges, 4 ms with it).
 {{
     config(
         materialized=incremental_where_supported(),
@@ -19,6 +21,7 @@
             {'columns': ['student_id']},
             {'columns': ['state_updated_at']},
             {'columns': ['created_at']},
+            {'columns': ['amount']},
         ],
     )
 }}
