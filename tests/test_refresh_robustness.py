@@ -72,7 +72,7 @@ def mart_rows(engine: sa.Engine) -> dict[str, tuple[list[str], list[tuple]]]:
 WHEN_COLUMNS = {
     # when this warehouse received, processed, retried or first saw an event or a row
     "received_at", "newest_event_received_at", "processing_started_at", "processed_at", "processing_ms",
-    "last_attempt_at", "first_seen_at", "app_loaded_at",
+    "last_attempt_at", "first_seen_at", "app_loaded_at", "loaded_at",
     # when processing or dbt last changed a row, or built or checked a model
     "updated_at", "state_updated_at", "charge_updated_at", "source_updated_at", "sources_updated_at",
     "log_updated_at", "built_at", "checked_at", "as_of",
