@@ -144,7 +144,7 @@ def save_draft(actions: Actions, admin_email: str | None, dispute_id: str, evide
         submissions = current_draft(conn, dispute_id).submission_count
         spec = ActionSpec("dispute_evidence_save", "dispute", dispute_id, None,
                           {"fields": sorted(draft_evidence), "files": {k: v["file_id"] for k, v in files.items()}},
-                          idempotency_key, needs_totp=False)
+                          idempotency_key)
         draft = Draft(draft_evidence, files, submissions, "draft", user.email)
         return perform(actions, conn, user, spec, lambda locked: _check_open(dispute_facts(locked, dispute_id)),
                        None, lambda write, _: _version(write, facts, draft, "draft", user.email, submissions))

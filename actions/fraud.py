@@ -68,7 +68,7 @@ def decide(actions: Actions, admin_email: str | None, entity_type: str, entity_i
     describe_decision(entity_type, entity_id, decision, note)
     to_stripe = {"user_report": USER_REPORTS[decision]} if entity_type == "charge" else {}
     spec = ActionSpec(DECISIONS[decision], entity_type, entity_id, note.strip(), {"decision": decision, **to_stripe},
-                      idempotency_key, needs_totp=False)
+                      idempotency_key)
 
     def report(key: str) -> stripe.Charge:
         return actions.stripe.v1.charges.update(entity_id, {"fraud_details": to_stripe}, {"idempotency_key": key})

@@ -62,5 +62,5 @@ def resolve(actions: Actions, admin_email: str | None, kind: str, purchase_trans
             """), {**subject, "note": note.strip(), "admin": user.email})
 
         spec = ActionSpec("reconciliation_resolve", "charge" if charge_id else "purchase", target, note.strip(),
-                          {k: v for k, v in subject.items() if v}, idempotency_key, needs_totp=False)
+                          {k: v for k, v in subject.items() if v}, idempotency_key)
         return perform(actions, conn, user, spec, validate, None, record)

@@ -96,7 +96,6 @@ class ActionSpec:
     reason: str | None
     params: dict
     idempotency_key: str
-    needs_totp: bool = True
 
 
 @dataclass(frozen=True)
