@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
@@ -117,12 +117,16 @@ def verify_totp(engine: sa.Engine, writer: sa.Engine, settings: Settings, email:
     raise ActionRefused("That TOTP code is not right (or has expired); enter the current one from your app.")
 
 
-def require_fresh_totp(conn: sa.Connection, email: str) -> None:
-    fresh = conn.execute(sa.text("""
-        select exists (select from ops.totp_verifications
-                       where email = :email and verified_at >= now() - cast(:window as interval))
+def fresh_totp_verified_at(conn: sa.Connection, email: str) -> datetime | None:
+    """When this admin last verified a code, if within TOTP_FRESH_FOR; what the services and the pages both read."""
+    return conn.execute(sa.text("""
+        select max(verified_at) from ops.totp_verifications
+        where email = :email and verified_at >= now() - cast(:window as interval)
     """), {"email": email, "window": f"{int(TOTP_FRESH_FOR.total_seconds())} seconds"}).scalar_one()
-    if not fresh:
+
+
+def require_fresh_totp(conn: sa.Connection, email: str) -> None:
+    if fresh_totp_verified_at(conn, email) is None:
         minutes = int(TOTP_FRESH_FOR.total_seconds() // 60)
         raise ActionRefused(f"This action needs a TOTP code verified in the last {minutes} minutes; enter your "
                             "current code.")

@@ -8,14 +8,14 @@ answered, so a double click or a rerun submits the same action again, which the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 import auth
 import data
 import streamlit as st
 
 from actions.errors import ActionInvalid, ActionRefused, ActionsUnavailable
-from actions.guards import TOTP_FRESH_FOR, verify_totp
+from actions.guards import fresh_totp_verified_at, verify_totp
 from actions.service import ActionResult, Actions, new_idempotency_key
 from actions.stripe_api import stripe_mode
 from payops import db
@@ -48,22 +48,23 @@ def signed_in_admin() -> User:
 
 
 def totp_box(user: User) -> None:
-    """Ask for a TOTP code unless one was verified within the last few minutes (money actions need it)."""
-    verified_at = st.session_state.get("totp_verified_at")
-    if verified_at and datetime.now(UTC) - verified_at < TOTP_FRESH_FOR:
-        st.caption(f"TOTP verified at {verified_at:%H:%M:%S} UTC")
+    """Ask for a TOTP code unless one was verified within the last few minutes (money actions need it). The
+    warehouse's record is read, as the services read it, so a reload or a second tab does not ask again."""
+    actions = services()
+    with actions.engine.connect() as conn:
+        verified_at = fresh_totp_verified_at(conn, user.email)
+    if verified_at:
+        st.caption(f"TOTP verified at {verified_at.astimezone(UTC):%H:%M:%S} UTC")
         return
     with st.form("totp", border=True):
         code = st.text_input("TOTP code", max_chars=6, key="totp_code",
                              help="Refunds, dispute responses and retries need a code from the last 5 minutes.")
         if st.form_submit_button("Verify code"):
-            actions = services()
             try:
                 verify_totp(actions.engine, actions.writer, actions.settings, user.email, code)
             except (ActionRefused, ActionsUnavailable) as exc:
                 st.error(str(exc))
             else:
-                st.session_state["totp_verified_at"] = datetime.now(UTC)
                 st.rerun()
 
 

@@ -110,7 +110,9 @@ def test_the_rest_of_a_full_refund_needs_a_reason_and_refuses_too_much(setup, si
     actions, _ = setup
     paid = charge(actions.stripe, actions.engine, 7550)
     signed_in(ADMIN)
-    at = open_page("admin_refund")  # the code verified in the test before is still fresh at the service
+    at = open_page("admin_refund")  # a new session (a reload): the code verified in the test before is still fresh
+    assert [t for t in at.text_input if t.key == "totp_code"] == []
+    assert any(c.value.startswith("TOTP verified at ") for c in at.caption)
     at.text_input(key="refund_charge").input(paid.id).run()
     at.text_input(key="refund_amount").input("75.51").run()
     at.button(key="refund_review").click().run()
