@@ -104,6 +104,7 @@ def test_monthly_review_figures_equal_the_events(pipeline, materialized, events)
     assert figures["payment_intents"] == dict(Counter(row["currency"] for row in intents))
     succeeded = Counter(row["currency"] for row in intents if row["final_status"] == "succeeded")
     assert {c: n for c, n in figures["payment_intents_succeeded"].items() if n} == dict(succeeded)
+    assert figures["fraud_signals"] == len(fraud_rules_fired(pipeline)), "counted in Postgres, every entity"
 
 
 def test_dispute_review_figures_equal_the_events(pipeline, materialized, events):
@@ -119,6 +120,17 @@ def test_dispute_review_figures_equal_the_events(pipeline, materialized, events)
     year = (date(2025, 7, 1), JUNE[1])
     closed = Counter(r["outcome"] for r in disputes if r["closed_day"] and year[0] <= r["closed_day"] < year[1])
     assert (figures["disputes_won_12_months"], figures["disputes_lost_12_months"]) == (closed["won"], closed["lost"])
+    # Counted per combination of rules in Postgres, split here: the same as counting each entity's rules.
+    rules = Counter(rule for fired in fraud_rules_fired(pipeline) for rule in fired.split(","))
+    assert rules and figures["fraud_rules_fired"] == dict(rules)
+
+
+def fraud_rules_fired(pipeline) -> list[str]:
+    """rules_fired of every row of the fraud_signals mart, read plainly (the reports count and rank it in SQL)."""
+    import sqlalchemy as sa
+
+    with pipeline.engine.connect() as conn:
+        return conn.execute(sa.text("select rules_fired from analytics.fraud_signals")).scalars().all()
 
 
 def test_cli_renders_this_months_webhook_report_with_every_generated_event(pipeline, events):
