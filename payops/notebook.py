@@ -5,6 +5,10 @@ connection, money by currency exponent, the project's chart style, and `record` 
     daily = nb.read_mart("payments_daily", start=first_day, end=next_month, currency="eur", livemode=True)
     nb.money(12345, "kwd")                            # '12.345 KWD'
     nb.record("net_amount", {"eur": Decimal("10.50")})  # into the rendered report's <period>.json
+    # Summed and ranked in Postgres: only the rows a report shows cross the wire.
+    nb.read_mart("fct_refunds", start=first_day, end=next_month, columns=["currency", "reason"],
+                 aggregates={"refunds": ("refund_increment_id", "count"), "amount_minor": ("amount_minor", "sum")})
+    nb.read_mart("fraud_signals", order_by=["-risk_score", "entity_id"], limit=10)
 
 Notebooks read the `analytics` schema only: what the app shows is what the reports show.
 """
@@ -53,6 +57,9 @@ PERIOD_COLUMNS = {
     "fct_payouts": "arrival_date",
 }
 """The column `start=`/`end=` filter on, per mart; other marts name theirs with `period_column=`."""
+AGGREGATES = ("count", "sum", "min", "max")
+"""What `read_mart(aggregates=)` computes in Postgres. No average: rates are re-aggregated from counts."""
+INTEGER_TYPES = ("smallint", "integer", "bigint")
 
 # The project's chart look: quiet axes, one colour per series from a colour-blind-safe palette, small PNGs.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
@@ -206,6 +213,9 @@ def read_mart(
     livemode: bool | None = None,
     *,
     columns: list[str] | None = None,
+    aggregates: Mapping[str, tuple[str, str]] | None = None,
+    order_by: list[str] | None = None,
+    limit: int | None = None,
     period_column: str | None = None,
     timezone: str | None = None,
     settings: Settings | None = None,
@@ -215,15 +225,18 @@ def read_mart(
     start (inclusive) and end (exclusive) filter the mart's period column (PERIOD_COLUMNS, or `period_column`);
     on a timestamp column they are days in `timezone` (default PAYOPS_TIMEZONE, the time zone the marts cut
     days in). currency (or None / "all") and livemode (or None: both) filter when the mart has the column.
+
+    aggregates, named like pandas' named aggregation ({"refunds": ("refund_id", "count")}), are computed in
+    Postgres per group of `columns` (one row for every filtered row when `columns` is None): a report that shows
+    sums reads sums, not the rows summed. Sums of integer columns stay integers.
+    order_by lists columns (or aggregate names), a leading "-" for descending; limit keeps that many rows.
     """
     settings = settings or Settings.from_env()
     available = mart_columns(name, settings)
     if not available:
         raise MartMissing(f"analytics.{name} does not exist yet: run `payops refresh` to build the marts.")
-    selected = columns or list(available)
-    unknown = [column for column in selected if column not in available]
-    if unknown:
-        raise PayopsError(f"analytics.{name} has no column {', '.join(unknown)}; it has {', '.join(available)}.")
+    selected = list(columns or ([] if aggregates else available))
+    _check_columns(name, available, [*selected, *(column for column, _ in (aggregates or {}).values())])
     where, params = [], {"timezone": timezone or settings.timezone}
     if start is not None or end is not None:
         column = period_column or PERIOD_COLUMNS.get(name)
@@ -242,18 +255,52 @@ def read_mart(
         where.append("livemode = :livemode")
         params["livemode"] = livemode
     # Names were checked against the catalog above, so quoting them is all the escaping they need.
-    quoted = ", ".join(f'"{column}"' for column in selected)
-    sql = f'select {quoted} from {SCHEMA}."{name}"'
+    outputs = {column: available[column] for column in selected}
+    expressions = [f'"{column}"' for column in selected]
+    for alias, (column, function) in (aggregates or {}).items():
+        if not _IDENTIFIER.match(alias) or alias in outputs:
+            raise PayopsError(f"aggregate name {alias!r}: lowercase letters, digits and underscores, not a column "
+                              f"of the result already.")
+        if function not in AGGREGATES:
+            raise PayopsError(f"aggregate {function!r} of {alias!r}: read_mart computes {', '.join(AGGREGATES)}.")
+        expression = f'{function}("{column}")'
+        if function == "sum" and available[column] in INTEGER_TYPES:
+            expression = f"cast({expression} as bigint)"  # Postgres sums integers as numeric: Decimals in pandas
+        expressions.append(f'{expression} as "{alias}"')
+        outputs[alias] = "bigint" if function == "count" else available[column]
+    sql = f'select {", ".join(expressions)} from {SCHEMA}."{name}"'
     if where:
         sql += " where " + " and ".join(where)
+    if aggregates and selected:
+        sql += " group by " + ", ".join(f'"{column}"' for column in selected)
+    if order_by:
+        sql += " order by " + ", ".join(_ordering(name, outputs, term) for term in order_by)
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise PayopsError(f"limit={limit!r}: a number of rows, 0 or more.")
+        sql += f" limit {limit}"
     with read_only_engine(settings).connect() as conn:
         # read_sql_query, not read_sql: read_sql first asks the catalog whether the statement is a table name.
         frame = pd.read_sql_query(sa.text(sql), conn, params=params)
     for column in frame.columns:
         # Dates arrive as Python objects; make them datetimes so pandas can plot and group by them.
-        if available[column] == "date":
+        if outputs[column] == "date":
             frame[column] = pd.to_datetime(frame[column])
     return frame
+
+
+def _check_columns(name: str, available: Mapping[str, str], wanted: list[str]) -> None:
+    unknown = [column for column in wanted if column not in available]
+    if unknown:
+        raise PayopsError(f"analytics.{name} has no column {', '.join(unknown)}; it has {', '.join(available)}.")
+
+
+def _ordering(name: str, outputs: Mapping[str, str], term: str) -> str:
+    """'-risk_score' -> '"risk_score" desc', after checking the name is a column of the result."""
+    column = term.removeprefix("-")
+    if column not in outputs:
+        raise PayopsError(f"cannot order analytics.{name} by {column!r}: the result has {', '.join(outputs)}.")
+    return f'"{column}" desc' if term.startswith("-") else f'"{column}"'
 
 
 @cache

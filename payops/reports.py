@@ -77,6 +77,8 @@ class Rendered:
     notebook: Path
     sidecar: Path
     seconds: float
+    steps: dict[str, float]
+    """Seconds of each step: papermill (kernel start, every cell, kernel stop), html (nbconvert), write."""
 
     @property
     def figures(self) -> dict:
@@ -160,14 +162,18 @@ def render(settings: Settings, report: str, period: str, currency: str = ALL_CUR
             running[".json"].unlink(missing_ok=True)
             raise ReportFailed(f"{report} {stem}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}\n"
                                f"The executed notebook, error included: {failed}") from None
-    running[".html"].write_text(to_html(executed), encoding="utf-8")
+    executed_at = time.perf_counter()
+    html = to_html(executed)
+    converted_at = time.perf_counter()
+    running[".html"].write_text(html, encoding="utf-8")
     if not running[".json"].exists():
         running[".json"].write_text("{}")
     for suffix, path in running.items():
         path.replace(final[suffix])
     failed.unlink(missing_ok=True)
-    return Rendered(report, month.period, final[".html"], final[".ipynb"], final[".json"],
-                    time.perf_counter() - started)
+    finished = time.perf_counter()
+    steps = {"papermill": executed_at - started, "html": converted_at - executed_at, "write": finished - converted_at}
+    return Rendered(report, month.period, final[".html"], final[".ipynb"], final[".json"], finished - started, steps)
 
 
 def to_html(executed: NotebookNode) -> str:

@@ -104,6 +104,7 @@ def test_monthly_review_figures_equal_the_events(pipeline, materialized, events)
     assert figures["payment_intents"] == dict(Counter(row["currency"] for row in intents))
     succeeded = Counter(row["currency"] for row in intents if row["final_status"] == "succeeded")
     assert {c: n for c, n in figures["payment_intents_succeeded"].items() if n} == dict(succeeded)
+    assert figures["fraud_signals"] == len(fraud_rules_fired(pipeline)), "counted in Postgres, every entity"
 
 
 def test_dispute_review_figures_equal_the_events(pipeline, materialized, events):
@@ -119,6 +120,17 @@ def test_dispute_review_figures_equal_the_events(pipeline, materialized, events)
     year = (date(2025, 7, 1), JUNE[1])
     closed = Counter(r["outcome"] for r in disputes if r["closed_day"] and year[0] <= r["closed_day"] < year[1])
     assert (figures["disputes_won_12_months"], figures["disputes_lost_12_months"]) == (closed["won"], closed["lost"])
+    # Counted per combination of rules in Postgres, split here: the same as counting each entity's rules.
+    rules = Counter(rule for fired in fraud_rules_fired(pipeline) for rule in fired.split(","))
+    assert rules and figures["fraud_rules_fired"] == dict(rules)
+
+
+def fraud_rules_fired(pipeline) -> list[str]:
+    """rules_fired of every row of the fraud_signals mart, read plainly (the reports count and rank it in SQL)."""
+    import sqlalchemy as sa
+
+    with pipeline.engine.connect() as conn:
+        return conn.execute(sa.text("select rules_fired from analytics.fraud_signals")).scalars().all()
 
 
 def test_cli_renders_this_months_webhook_report_with_every_generated_event(pipeline, events):
@@ -192,6 +204,48 @@ def test_read_mart_filters_and_cannot_write(pipeline):
             nb.read_mart("fct_nothing")
         with nb.read_only_engine().connect() as conn, pytest.raises(sa.exc.InternalError, match="read-only"):
             conn.execute(sa.text("delete from analytics.payments_daily"))
+
+
+def test_read_mart_sums_counts_ranks_and_limits_in_postgres_as_the_events_say(pipeline, events):
+    from payops import notebook as nb
+    from payops.errors import PayopsError
+
+    intents = [row for row in expected_fct_payment_intents(events, TIMEZONE).values()
+               if row["livemode"] and in_june(row["created_day"])]
+    counted, summed = Counter(), Counter()
+    for row in intents:
+        counted[row["currency"], row["final_status"]] += 1
+        summed[row["currency"], row["final_status"]] += row["amount_minor"]
+    assert len(counted) > 1, "the test data has June intents of more than one currency or status"
+    june = {"start": JUNE[0], "end": JUNE[1], "livemode": True}
+    with environment(**pipeline.env):
+        grouped = nb.read_mart("fct_payment_intents", **june, columns=["currency", "final_status"],
+                               aggregates={"intents": ("payment_intent_id", "count"),
+                                           "amount_minor": ("amount_minor", "sum"),
+                                           "largest": ("amount_minor", "max")},
+                               order_by=["-intents", "currency", "final_status"])
+        whole = nb.read_mart("fct_payment_intents", **june, aggregates={"intents": ("payment_intent_id", "count")})
+        top = nb.read_mart("fct_payment_intents", **june, columns=["payment_intent_id", "amount_minor"],
+                           order_by=["-amount_minor", "payment_intent_id"], limit=3)
+        with pytest.raises(PayopsError, match="read_mart computes count, sum, min, max"):
+            nb.read_mart("fct_payment_intents", aggregates={"mean": ("amount_minor", "avg")})
+        with pytest.raises(PayopsError, match="cannot order analytics.fct_payment_intents by 'amount'"):
+            nb.read_mart("fct_payment_intents", columns=["currency"], order_by=["-amount"])
+        with pytest.raises(PayopsError, match="limit=-1"):
+            nb.read_mart("fct_payment_intents", limit=-1)
+        with pytest.raises(PayopsError, match="has no column amount_major"):
+            nb.read_mart("fct_payment_intents", aggregates={"total": ("amount_major", "sum")})
+
+    rows = [(r.currency, r.final_status, r.intents, r.amount_minor, r.largest) for r in grouped.itertuples()]
+    largest = {key: max(row["amount_minor"] for row in intents if (row["currency"], row["final_status"]) == key)
+               for key in counted}
+    assert rows == sorted(((*key, n, summed[key], largest[key]) for key, n in counted.items()),
+                          key=lambda row: (-row[2], row[0], row[1]))
+    # Integer sums stay integers (Postgres sums bigints as numeric, which pandas would hold as Decimal objects).
+    assert grouped["amount_minor"].dtype.kind == "i"
+    assert whole["intents"].tolist() == [len(intents)]
+    ranked = sorted(intents, key=lambda row: (-row["amount_minor"], row["payment_intent_id"]))[:3]
+    assert top.values.tolist() == [[row["payment_intent_id"], row["amount_minor"]] for row in ranked]
 
 
 def test_the_definitions_load_with_each_report_downstream_of_its_marts(pipeline):
