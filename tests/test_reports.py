@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import TIMEZONE, environment
 from oracle import expected_payments_daily, read_events
+from oracle_finance import expected_payments_daily_settlement, read_balance
 from oracle_marts import expected_fct_disputes, expected_fct_payment_intents, major
 
 from payops.reports import REPORTS, output_dir, render
@@ -105,6 +106,18 @@ def test_monthly_review_figures_equal_the_events(pipeline, materialized, events)
     succeeded = Counter(row["currency"] for row in intents if row["final_status"] == "succeeded")
     assert {c: n for c, n in figures["payment_intents_succeeded"].items() if n} == dict(succeeded)
     assert figures["fraud_signals"] == len(fraud_rules_fired(pipeline)), "counted in Postgres, every entity"
+
+
+def test_monthly_review_fees_are_in_the_settlement_currency_and_exact(pipeline, materialized, events):
+    balance = read_balance(pipeline.settings.stripe_balance_landing_dir)
+    settlement = {txn["currency"] for txn in balance.listed}
+    assert len(settlement) == 1, "the demo account settles in one currency"
+    fees = sum(row["fee_amount_minor"] for (day, _, _), row in
+               expected_payments_daily_settlement(events, balance, TIMEZONE).items() if in_june(day))
+    assert fees, "the test data has June fees"
+    figures = json.loads(files(pipeline, "monthly_payments_review")["json"].read_text())
+    # One figure for the settlement currency (fees of charges in every presentment currency), a decimal string.
+    assert figures["fee_amount"] == {code: str(major(fees, code)) for code in settlement}
 
 
 def test_dispute_review_figures_equal_the_events(pipeline, materialized, events):
