@@ -31,8 +31,9 @@ demo: $(INSTALLED)
 	@$(BIN)/payops demo
 
 # Fails below 90 % branch coverage of ingest/, actions/, payops/ and payops_cli/ ([tool.coverage] in pyproject.toml).
+# One worker per core (at most 4), each taking whole modules, whose warehouses and servers are module-scoped.
 test: $(INSTALLED)
-	$(BIN)/python -m pytest --cov
+	$(BIN)/python -m pytest --cov --numprocesses auto --maxprocesses 4 --dist loadfile
 
 # The pure-Python tests (marker `fast`): the oracles, the command line's help and errors; under a minute.
 test-fast: $(INSTALLED)
