@@ -142,8 +142,9 @@ def event_row(event: object) -> tuple:
 def _decoded(raw: bytes) -> object:
     if len(raw) > MAX_EVENT_BYTES:
         raise MalformedEvent(f"event of {len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} a webhook may carry")
-    # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch.
-    if b"\\u0000" in raw:
+    # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch. Most
+    # events hold no backslash at all, and looking for one byte costs a third of looking for the six.
+    if b"\\" in raw and b"\\u0000" in raw:
         raise MalformedEvent("contains a \\u0000 escape, which Postgres cannot store")
     try:
         return orjson.loads(raw)
