@@ -15,14 +15,13 @@ each in its own process, so events/s can be compared between the first fifth of 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -38,27 +37,22 @@ from replay_bench import (  # noqa: E402  (the replay bench's harness: same COPY
     checkpoint,
     count_lines,
     execute,
+    first_spread_month,
     jsonl_files,
     load_avg,
     log,
     machine,
     run_child,
     scalar,
+    spread_created,
     timed_copy,
     trim_to,
 )
 
-FIRST_MONTH = date(2025, 7, 1)
 MONTHS = 12
+FIRST_MONTH = first_spread_month(MONTHS)
 CHUNKS = 5
 TARGET_COPY_RATIO = 1.5
-
-
-def spread_created(event_id: str) -> int:
-    """A second within the 12 months, fixed by the event id."""
-    span = (date(2026, 7, 1) - FIRST_MONTH).days * 86_400
-    offset = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest()) % span
-    return int(datetime(FIRST_MONTH.year, FIRST_MONTH.month, 1, tzinfo=UTC).timestamp()) + offset
 
 
 def prepare(settings, home: Path, events: int) -> list[Path]:
@@ -81,7 +75,7 @@ def prepare(settings, home: Path, events: int) -> list[Path]:
         with path.open("wb") as sink:
             for line in lines[index * size:(index + 1) * size]:
                 event = orjson.loads(line)
-                event["created"] = spread_created(event["id"])
+                event["created"] = spread_created(event["id"], MONTHS)
                 sink.write(orjson.dumps(event) + b"\n")
         chunks.append(path)
     return chunks

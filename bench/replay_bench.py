@@ -21,6 +21,7 @@ load average before each timed step so a noisy run can be recognised.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -33,6 +34,8 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -52,6 +55,9 @@ BARE_TABLE = "create table bench_copy (payload jsonb)"
 COPY_LINES = "copy bench_copy (payload) from stdin (format csv, quote e'\\x01', delimiter e'\\x02')"
 """Each line as one field, untouched: JSON escapes every control character inside its strings."""
 SOURCE = "bench"
+EMPTY_EVENTS = "truncate raw.stripe_events, ops.webhook_event_log"
+"""The log as well: the events' truncate trigger empties it with a DELETE, which would leave the next round a log
+and an event-id index full of dead rows."""
 
 
 # --------------------------------------------------------------------------------------------- child mode
@@ -233,9 +239,37 @@ def timed_copy(engine, files: list[Path], pgdata: Path) -> dict:
         raw.close()
 
 
-def event_month_partitions(engine) -> None:
-    """The monthly partitions of the generated events' months, as the daily upkeep job would have made them."""
-    first = END - timedelta(days=DAYS)
+def wal_written(engine) -> dict:
+    """WAL bytes and full-page images written by the whole server so far (pg_stat_wal)."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select wal_bytes, wal_fpi from pg_stat_wal")).one()
+    return {"wal_bytes": int(row.wal_bytes), "wal_fpi": int(row.wal_fpi)}
+
+
+def wal_since(engine, before: dict) -> dict:
+    return {name: value - before[name] for name, value in wal_written(engine).items()}
+
+
+def first_spread_month(months: int) -> date:
+    """The first of `months` calendar months ending with END's."""
+    index = END.year * 12 + END.month - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def spread_created(event_id: str, months: int) -> int:
+    """A second within the `months` months ending with END's, fixed by the event id: the duplicate deliveries the
+    generator plants keep one `created`, as Stripe's do, and stay duplicates."""
+    first = datetime.combine(first_spread_month(months), datetime.min.time(), UTC)
+    span = int((datetime.combine(END + timedelta(days=1), datetime.min.time(), UTC) - first).total_seconds())
+    offset = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest()) % span
+    return int(first.timestamp()) + offset
+
+
+def event_month_partitions(engine, months: int | None) -> None:
+    """The monthly partitions of the events' months, as the daily upkeep job would have made them."""
+    first = first_spread_month(months) if months else END - timedelta(days=DAYS)
     execute(engine, f"select raw.ensure_stripe_events_partitions('{first:%Y-%m-01}', '{END:%Y-%m-01}')")
 
 
@@ -268,6 +302,32 @@ def prepare_events(settings, home: Path, events: int) -> dict:
     return info
 
 
+def spread_events(home: Path, data: dict, months: int) -> dict:
+    """The prepared events again, each `created` moved by spread_created into `months` months (issue 16's monthly
+    partitions), written beside them once and reused while they match."""
+    marker = home / f".replay-bench-{months}-months.json"
+    wanted = data["wanted"] | {"months": months}
+    if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
+        log(f"reusing the events spread over {months} months earlier in {home}")
+        return json.loads(marker.read_text())
+    folder = home / "landing" / f"stripe-{months}-months"
+    folder.mkdir(parents=True, exist_ok=True)
+    log(f"spreading the events' created over {months} months into {folder}")
+    files = []
+    for source in map(Path, data["files"]):
+        target = folder / source.name
+        with source.open("rb") as lines, target.open("wb") as sink:
+            for line in lines:
+                event = orjson.loads(line)
+                event["created"] = spread_created(event["id"], months)
+                sink.write(orjson.dumps(event) + b"\n")
+        files.append(target)
+    info = data | {"wanted": wanted, "files": [str(f) for f in files],
+                   "jsonl_bytes": sum(f.stat().st_size for f in files)}
+    marker.write_text(json.dumps(info))
+    return info
+
+
 def run(args: argparse.Namespace) -> dict:
     created_home = args.home is None or not Path(args.home).exists()
     home = Path(args.home or tempfile.mkdtemp(prefix="payops-replay-bench-")).resolve()
@@ -286,47 +346,55 @@ def run(args: argparse.Namespace) -> dict:
         engine = ready_engine(settings)
         url = engine.url.render_as_string(hide_password=False)
         data = prepare_events(settings, home, args.events)
+        if args.months:
+            data = spread_events(home, data, args.months)
         if args.prepare:
             return {}
         files = [Path(f) for f in data["files"]]
-        event_month_partitions(engine)
+        event_month_partitions(engine, args.months)
         results: dict = {"machine": machine(), "postgres": scalar(engine, "select version()"),
                          "settings": {k: scalar(engine, f"show {k}") for k in
-                                      ("shared_buffers", "max_wal_size", "synchronous_commit", "wal_level")},
+                                      ("shared_buffers", "max_wal_size", "checkpoint_timeout",
+                                                "synchronous_commit", "wal_level")},
                          "data": {k: v for k, v in data.items() if k not in ("files", "wanted")}
                          | {"file_count": len(files)},
                          "date": datetime.now(UTC).isoformat(timespec="seconds"), "repeat": args.repeat,
+                         "partitions_with_events": None,
                          "copy_seconds": [], "copy_runs": [], "payops_seconds": [], "payops_runs": [], "load": {}}
         pgdata = settings.pgdata
 
-        execute(engine, "drop table if exists bench_copy", BARE_TABLE, "truncate raw.stripe_events",
-                "truncate ops.rejected_records")
+        execute(engine, "drop table if exists bench_copy", BARE_TABLE, EMPTY_EVENTS, "truncate ops.rejected_records")
         for attempt in range(1, args.repeat + 1):
-            execute(engine, "truncate bench_copy", "truncate raw.stripe_events")
+            execute(engine, "truncate bench_copy", EMPTY_EVENTS)
             checkpoint(engine)
             results["load"][f"copy#{attempt}"] = load_avg()
             log(f"[{attempt}/{args.repeat}] COPY {data['events']:,} JSON lines into a one-column jsonb table; "
                 f"load {load_avg()}")
-            copy_run = timed_copy(engine, files, pgdata)
+            wal = wal_written(engine)
+            copy_run = timed_copy(engine, files, pgdata) | wal_since(engine, wal)
             results["copy_seconds"].append(copy_run["seconds"])
             results["copy_runs"].append(copy_run)
             log(f"    COPY: {copy_run['seconds']:.1f} s (CPU: client {copy_run['client_cpu']:.1f} s, "
-                f"server {copy_run['server_cpu']:.1f} s)")
+                f"server {copy_run['server_cpu']:.1f} s; WAL {copy_run['wal_bytes'] / 1e9:.2f} GB, "
+                f"{copy_run['wal_fpi']:,} page images)")
             execute(engine, "truncate bench_copy")  # the replay writes into a server without the COPY's gigabytes
             migrate(engine)  # ingest/ may have moved on since the run started; replay needs its tables
             checkpoint(engine)
             results["load"][f"payops#{attempt}"] = load_avg()
             log(f"[{attempt}/{args.repeat}] payops replay of {data['events']:,} events; load {load_avg()}")
-            stats = run_child(url, files, pgdata)
+            wal = wal_written(engine)
+            stats = run_child(url, files, pgdata) | wal_since(engine, wal)
             results["payops_seconds"].append(stats["seconds"])
             results["payops_runs"].append(stats)
             log(f"    replay: {stats['seconds']:.1f} s, {stats['loaded']:,} loaded, {stats['duplicates']:,} "
                 f"duplicates, {stats['rejected']} rejected, peak RSS {stats['peak_rss_kb'] / 1024:.0f} MB "
-                f"(CPU: client {stats['client_cpu']:.1f} s, server {stats['server_cpu']:.1f} s)")
+                f"(CPU: client {stats['client_cpu']:.1f} s, server {stats['server_cpu']:.1f} s; "
+                f"WAL {stats['wal_bytes'] / 1e9:.2f} GB, {stats['wal_fpi']:,} page images)")
+        results["partitions_with_events"] = scalar(engine, "select count(distinct tableoid) from raw.stripe_events")
         results["sizes"] = {"raw.stripe_events": scalar(
             engine, "select pg_size_pretty(sum(pg_total_relation_size(inhrelid))) from pg_inherits "
                     "where inhparent = 'raw.stripe_events'::regclass")}
-        execute(engine, "drop table bench_copy", "truncate raw.stripe_events")
+        execute(engine, "drop table bench_copy", EMPTY_EVENTS)
     finally:
         stopped = stop_embedded(settings)
         log(f"embedded Postgres {'stopped' if stopped else 'was not running'}")
@@ -347,6 +415,7 @@ def summarize(r: dict) -> dict:
         "rss_mb": max(run["peak_rss_kb"] for run in r["payops_runs"]) / 1024,
         "copy_ratio": statistics.median(r["payops_seconds"]) / statistics.median(r["copy_seconds"]),
         "copy_ratio_best": min(r["payops_seconds"]) / min(r["copy_seconds"]),
+        "round_ratios": [payops / copy for payops, copy in zip(r["payops_seconds"], r["copy_seconds"], strict=True)],
         "copy_cpu": statistics.median(cpu(x) for x in r["copy_runs"]),
         "payops_cpu": statistics.median(cpu(x) for x in r["payops_runs"]),
         "copy_server_cpu": statistics.median(x["server_cpu"] for x in r["copy_runs"]),
@@ -367,10 +436,15 @@ def report(r: dict) -> str:
 
     med_copy = sorted(r["copy_runs"], key=lambda x: x["seconds"])[len(r["copy_runs"]) // 2]
     med_payops = sorted(r["payops_runs"], key=lambda x: x["seconds"])[len(r["payops_runs"]) // 2]
+    def wal(run: dict) -> str:
+        return f"{run['wal_bytes'] / 1e9:.2f} GB, {run['wal_fpi']:,} FPI"
+
     rows = [
-        ("step", "events", "seconds", "events/s", "CPU s client + server"),
-        ("COPY into one-column jsonb", f"{n:,}", f"{s['copy_s']:.1f}", f"{n / s['copy_s']:,.0f}", cpus(med_copy)),
-        ("payops replay", f"{n:,}", f"{s['payops_s']:.1f}", f"{n / s['payops_s']:,.0f}", cpus(med_payops)),
+        ("step", "events", "seconds", "events/s", "CPU s client + server", "WAL (median run)"),
+        ("COPY into one-column jsonb", f"{n:,}", f"{s['copy_s']:.1f}", f"{n / s['copy_s']:,.0f}", cpus(med_copy),
+         wal(med_copy)),
+        ("payops replay", f"{n:,}", f"{s['payops_s']:.1f}", f"{n / s['payops_s']:,.0f}", cpus(med_payops),
+         wal(med_payops)),
     ]
     width = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
@@ -395,6 +469,10 @@ def report(r: dict) -> str:
         f"{verdict(s['copy_ratio'] <= TARGET_COPY_RATIO)}"
         f"   [best runs {s['copy_ratio_best']:.2f}x; CPU seconds {s['payops_cpu'] / s['copy_cpu']:.2f}x, "
         f"server's alone {s['payops_server_cpu'] / s['copy_server_cpu']:.2f}x]",
+        # Each round's replay against the COPY run just before it: the medians above may pair a fast COPY with a
+        # slow one when the machine's load moves, these never do.
+        f"  each round's replay / its COPY: {', '.join(f'{x:.2f}x' for x in s['round_ratios'])} "
+        f"(median {statistics.median(s['round_ratios']):.2f}x)",
         f"peak RSS (replay) = {s['rss_mb']:5.0f} MB  (target <= {TARGET_RSS_MB:g})   "
         f"{verdict(s['rss_mb'] <= TARGET_RSS_MB)}",
         f"  (RSS after imports and connecting, before replay: "
@@ -402,7 +480,8 @@ def report(r: dict) -> str:
     ]
     run0 = r["payops_runs"][0]
     lines.append(f"replay result: {run0['loaded']:,} loaded, {run0['duplicates']:,} duplicates, "
-                 f"{run0['rejected']} rejected; stored {r['sizes']}")
+                 f"{run0['rejected']} rejected, in {r['partitions_with_events']} monthly partitions; "
+                 f"stored {r['sizes']}")
     return "\n".join(lines)
 
 
@@ -430,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepare", action="store_true",
                         help="only generate the events into --home and exit, so that a later timed run (under a "
                              "shared lock, say) spends no time generating")
+    parser.add_argument("--months", type=int, choices=range(1, 121), metavar="N",
+                        help="spread the events' created over the N months ending June 2026 (issue 16: 12, one "
+                             "partition each), in a copy of the prepared files kept beside them; default: the "
+                             f"generator's own {DAYS} days")
     parser.add_argument("--keep", action="store_true",
                         help="keep the data folder (gigabytes) instead of deleting it at the end")
     parser.add_argument("--json", type=Path, help="also write the raw measurements to this JSON file")

@@ -142,8 +142,9 @@ def event_row(event: object) -> tuple:
 def _decoded(raw: bytes) -> object:
     if len(raw) > MAX_EVENT_BYTES:
         raise MalformedEvent(f"event of {len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} a webhook may carry")
-    # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch.
-    if b"\\u0000" in raw:
+    # Postgres jsonb cannot hold the NUL character; catching it here keeps one bad event from failing a batch. Most
+    # events hold no backslash at all, and looking for one byte costs a third of looking for the six.
+    if b"\\" in raw and b"\\u0000" in raw:
         raise MalformedEvent("contains a \\u0000 escape, which Postgres cannot store")
     try:
         return orjson.loads(raw)
@@ -300,12 +301,16 @@ class _Batches:
             del rows[event_id]
 
     def _copy(self, cursor: psycopg.Cursor, rows: dict[str, tuple[int, bytes]]) -> None:
-        events = b"".join([COPY_SIGNATURE, *(row for _, row in rows.values()), COPY_TRAILER])
+        # In event id order, both keys (the events' and the log's) take the batch's ids in one sweep from left to
+        # right, each page read once and hot for its neighbours, instead of at random places in indexes larger than
+        # shared_buffers: a fifth less server CPU at 300,000 events (docs/benchmarks.md, "Replay ingest").
+        ids = sorted(rows)
+        events = b"".join([COPY_SIGNATURE, *(rows[event_id][1] for event_id in ids), COPY_TRAILER])
         with cursor.copy(f"copy raw.stripe_events ({', '.join(EVENT_COLUMNS)}, source) from stdin (format binary)"
                          ) as copy:
             copy.write(memoryview(events))
         # received_at defaults to now(), the transaction's start: the same instant in both tables.
-        log_rows = b"".join([COPY_SIGNATURE, *(b"\x00\x01" + _copy_text(event_id) for event_id in rows), COPY_TRAILER])
+        log_rows = b"".join([COPY_SIGNATURE, *(b"\x00\x01" + _copy_text(event_id) for event_id in ids), COPY_TRAILER])
         with cursor.copy("copy ops.webhook_event_log (event_id) from stdin (format binary)") as copy:
             copy.write(memoryview(log_rows))
 

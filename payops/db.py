@@ -48,9 +48,36 @@ def _embedded_server(settings: Settings):
         return _pgserver().get_server(settings.pgdata, cleanup_mode=None)
 
 
+EMBEDDED_SERVER_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+"""Settings of the embedded Postgres that differ from initdb's, for bulk loads (PostgreSQL docs, "Populating a
+Database": increase max_wal_size). With 1 GB, replaying 1,000,000 events checkpointed 14 times, and after each
+checkpoint the first change to every page of the random-key indexes (the events' and the event log's keys) wrote
+that whole page to the WAL again: 240,158 page images, a third of the load's WAL (docs/benchmarks.md, "Replay
+ingest"). A server of one's own (WAREHOUSE_URL) is its administrator's to tune."""
+
+_tuned: set[Path] = set()
+
+
+def _apply_server_settings(uri: str) -> None:
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        differing = [name for name, value in EMBEDDED_SERVER_SETTINGS.items()
+                     if conn.execute("select current_setting(%s)", (name,)).fetchone()[0] != value]
+        for name in differing:
+            # ALTER SYSTEM takes no bind parameters; the names and values are the constants above.
+            conn.execute(f"alter system set {name} = '{EMBEDDED_SERVER_SETTINGS[name]}'")
+        if differing:
+            conn.execute("select pg_reload_conf()")
+
+
 def start_embedded(settings: Settings) -> URL:
-    """Start (or find running) the embedded Postgres under PAYOPS_HOME and return its URL."""
+    """Start (or find running) the embedded Postgres under PAYOPS_HOME, with EMBEDDED_SERVER_SETTINGS, and return
+    its URL."""
     server = _embedded_server(settings)
+    if settings.pgdata not in _tuned:
+        _apply_server_settings(server.get_uri())
+        _tuned.add(settings.pgdata)
     return with_driver(server.get_uri(), "psycopg")
 
 
@@ -69,6 +96,7 @@ def stop_embedded(settings: Settings) -> bool:
     # would not start again: forget it (and its exit hook), so the next start makes a fresh one.
     atexit.unregister(server._cleanup)
     type(server)._instances.pop(server.pgdata, None)
+    _tuned.discard(settings.pgdata)  # a new cluster in the same folder gets the settings again
     return True
 
 

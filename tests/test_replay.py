@@ -7,9 +7,11 @@ import threading
 import time
 
 import sqlalchemy as sa
+from conftest import embedded_warehouse
 
 from ingest.stripe_events import load_events, replay
-from payops.db import ready_engine
+from payops.db import engine as warehouse_engine
+from payops.db import ready_engine, stop_embedded
 
 
 def stripe_event(event_id: str) -> dict:
@@ -113,3 +115,25 @@ def test_redeliveries_near_and_far_in_a_file_and_events_stored_before_are_each_s
             "select count(*) from ops.webhook_event_log where event_id like 'evt_far_%'")).scalar()
     assert dict(stored) == dict.fromkeys(new | {"evt_far_stored"}, 1)
     assert queued == len(new) + 1
+
+
+def server_setting(engine: sa.Engine, name: str) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select current_setting(:name)"), {"name": name}).scalar()
+
+
+def test_the_embedded_postgres_checkpoints_rarely_enough_for_bulk_loads_even_when_it_was_made_before(tmp_path):
+    with embedded_warehouse(tmp_path / "warehouse") as settings:
+        engine = warehouse_engine(settings)
+        assert (server_setting(engine, "max_wal_size"), server_setting(engine, "checkpoint_timeout")) == \
+            ("4GB", "15min")
+        # A warehouse made before these settings: initdb's defaults, stopped, then started again.
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(sa.text("alter system reset all"))
+        engine.dispose()
+        stop_embedded(settings)
+        engine = warehouse_engine(settings)
+        assert (server_setting(engine, "max_wal_size"), server_setting(engine, "checkpoint_timeout")) == \
+            ("4GB", "15min")
+        engine.dispose()
