@@ -118,7 +118,7 @@ def settle(page: Page) -> None:
 
 def sign_in_as(page: Page, app_url: str, email: str) -> None:
     page.goto(app_url)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in").click(timeout=RENDER_TIMEOUT_MS)  # the first page a fresh app renders
     page.wait_for_url("**/oauth2/authorize**", timeout=RENDER_TIMEOUT_MS)
     page.fill("input[name=sub]", email)
     page.get_by_role("button", name="Authorize").click()
