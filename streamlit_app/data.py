@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 import pandas as pd
 import sqlalchemy as sa
@@ -661,9 +662,9 @@ class TransactionSearch:
             max_amount=None if fields["max_amount"] is None else Decimal(fields["max_amount"]),
         )
 
-    def where(self, timezone: str) -> tuple[str, dict]:
-        """The SQL condition on `charges` of every filter but the text, and its parameters: only the filters given,
-        every value a bound parameter.
+    def where(self, timezone: str, matched: TextMatch | None) -> tuple[str, dict]:
+        """The SQL condition on `charges` and its parameters: only the filters given, every value a bound parameter;
+        the text as what it matched (`text_match`, None without text).
 
         The days are bounds on created_at (the reporting days' first and last instants in `timezone`, the zone
         created_day is taken in), not on created_day: the created_at index then reads only the range's rows, newest
@@ -687,50 +688,60 @@ class TransactionSearch:
         if self.max_amount is not None:
             clauses.append("charges.amount <= :max_amount")
             params["max_amount"] = self.max_amount
+        if matched is not None:
+            clauses.append(f"charges.{matched.column} = any(:matched_ids)")
+            params["matched_ids"] = list(matched.ids)
         return " and ".join(clauses), params
 
 
-def _matching_sql(search: TransactionSearch, timezone: str) -> tuple[str, dict]:
-    """A `with` clause naming `matching`: the id and creation time of every matching charge, nothing else, so that
-    counting and ordering them reads indexes only and the page's other columns are fetched for its rows alone.
+class TextMatch(NamedTuple):
+    """What a search's text matched: charges by one of their ids, else students by part of a name or email."""
 
-    Ids are matched exactly, each through its own index, and people by part of an email or name (in
-    dim_students.search_text), only when no id matched: scanning every student is the dearest step. A common name
-    ("López": 5,000 students, 30,000+ charges) is found through the (student_id, livemode, created_at, charge_id)
-    index of fct_charges without reading the charges themselves; fetching each matching charge, as when all its
-    columns were selected, took ~900 ms at 1 M charges."""
-    where, params = search.where(timezone)
-    keys = f"select charges.charge_id, charges.created_at from analytics.fct_charges as charges where {where}"
-    term = search.text.strip()
+    column: str
+    """The fct_charges column the ids are of: charge_id or student_id."""
+    ids: tuple[str, ...]
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def text_match(settings: Settings, text: str) -> TextMatch | None:
+    """The charges whose charge, payment intent, customer or student id is the text; else (no id is) the students
+    whose name or email, or their family's email, contains it (dim_students.search_text). None without text.
+
+    Looked up once per text, before the count and the page, which then read fct_charges' indexes alone: the students
+    scan is the search's dearest step (~50 ms at 165,000 students), and pg_trgm, whose index would spare it, is not in
+    the embedded Postgres. Each id through its own index: one `or` across the columns had Postgres scan every charge."""
+    term = text.strip()
     if not term:
-        return f"with matching as ({keys})", params
-    sql = rf"""
-        with by_id as (
+        return None
+    with reading(settings, "analytics.dim_students") as conn:
+        charge_ids = conn.execute(sa.text("""
             select charge_id from analytics.fct_charges where charge_id = :term
-            union all select charge_id from analytics.fct_charges where payment_intent_id = :term
-            union all select charge_id from analytics.fct_charges where customer_id = :term
-            union all select charge_id from analytics.fct_charges where student_id = :term
-        ),
-        matching as (
-            {keys} and charges.charge_id in (select charge_id from by_id)
-            union all
-            {keys} and not exists (select from by_id) and charges.student_id = any(array(
-                select student_id from analytics.dim_students where search_text like :pattern escape '\'
-            ))
-        )"""
-    return sql, params | {"term": term, "pattern": contains_pattern(term.lower())}
+            union select charge_id from analytics.fct_charges where payment_intent_id = :term
+            union select charge_id from analytics.fct_charges where customer_id = :term
+            union select charge_id from analytics.fct_charges where student_id = :term
+        """), {"term": term}).scalars().all()
+        if charge_ids:
+            return TextMatch("charge_id", tuple(charge_ids))
+        student_ids = conn.execute(
+            sa.text(r"select student_id from analytics.dim_students where search_text like :pattern escape '\'"),
+            {"pattern": contains_pattern(term.lower())},
+        ).scalars().all()
+    return TextMatch("student_id", tuple(student_ids))
 
 
-def _transactions_sql(search: TransactionSearch, timezone: str, tail: str) -> tuple[str, dict]:
-    """The matching charges with their student, newest first, `tail` (a limit) cutting the ordered ids before the
-    rest of each charge is read."""
-    matching, params = _matching_sql(search, timezone)
+def _transactions_sql(search: TransactionSearch, timezone: str, matched: TextMatch | None, tail: str
+                      ) -> tuple[str, dict]:
+    """The matching charges with their student, newest first. The ids are ordered and cut (`tail`, a limit) before
+    the rest of each charge is read: a common name's students ("López": 5,000 students, 30,000+ charges) are ordered
+    from the (student_id, livemode, created_at, charge_id) index of fct_charges, where reading every matching charge
+    took ~900 ms at 1 M charges."""
+    where, params = search.where(timezone, matched)
     return (
         f"""
-        {matching}
         select {TRANSACTION_COLUMNS}
         from (
-            select charge_id, created_at from matching order by created_at desc, charge_id desc {tail}
+            select charges.charge_id, charges.created_at from analytics.fct_charges as charges where {where}
+            order by charges.created_at desc, charges.charge_id desc {tail}
         ) as found
         join analytics.fct_charges as charges on charges.charge_id = found.charge_id
         left join analytics.dim_students as students on students.student_id = charges.student_id
@@ -740,15 +751,16 @@ def _transactions_sql(search: TransactionSearch, timezone: str, tail: str) -> tu
     )
 
 
-def page_sql(search: TransactionSearch, timezone: str, page: int, page_size: int) -> tuple[str, dict]:
-    sql, params = _transactions_sql(search, timezone, "limit :limit offset :offset")
+def page_sql(search: TransactionSearch, timezone: str, matched: TextMatch | None, page: int, page_size: int
+             ) -> tuple[str, dict]:
+    sql, params = _transactions_sql(search, timezone, matched, "limit :limit offset :offset")
     return sql, params | {"limit": page_size, "offset": page * page_size}
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def search_transactions(settings: Settings, search: TransactionSearch, page: int, page_size: int) -> pd.DataFrame:
     """One page of the matching charges, newest first: filtered, ordered and cut in Postgres."""
-    sql, params = page_sql(search, settings.timezone, page, page_size)
+    sql, params = page_sql(search, settings.timezone, text_match(settings, search.text), page, page_size)
     return _read(settings, "analytics.fct_charges", sql, params)
 
 
@@ -756,16 +768,16 @@ COUNT_CAP = 10_000
 """Matches are counted up to here: counting a year of a million charges would cost more than finding them."""
 
 
-def count_sql(search: TransactionSearch, timezone: str) -> tuple[str, dict]:
-    matching, params = _matching_sql(search, timezone)
-    sql = f"{matching} select count(*) from (select from matching limit :cap) as capped"
+def count_sql(search: TransactionSearch, timezone: str, matched: TextMatch | None) -> tuple[str, dict]:
+    where, params = search.where(timezone, matched)
+    sql = f"select count(*) from (select from analytics.fct_charges as charges where {where} limit :cap) as matching"
     return sql, params | {"cap": COUNT_CAP + 1}
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def count_transactions(settings: Settings, search: TransactionSearch) -> int:
     """How many charges match, up to COUNT_CAP + 1 (more than the cap: "10,000+")."""
-    sql, params = count_sql(search, settings.timezone)
+    sql, params = count_sql(search, settings.timezone, text_match(settings, search.text))
     with reading(settings, "analytics.fct_charges") as conn:
         return conn.execute(sa.text(sql), params).scalar()
 
@@ -773,7 +785,7 @@ def count_transactions(settings: Settings, search: TransactionSearch) -> int:
 def transactions_csv(settings: Settings, search: TransactionSearch, batch_rows: int = 5_000) -> Iterator[bytes]:
     """Every matching charge as CSV, header first, read through a server-side cursor a batch at a time: memory stays
     the same whatever the number of rows."""
-    sql, params = _transactions_sql(search, settings.timezone, "")
+    sql, params = _transactions_sql(search, settings.timezone, text_match(settings, search.text), "")
     with reading(settings, "analytics.fct_charges") as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(sa.text(sql), params)
         buffer = io.StringIO()
