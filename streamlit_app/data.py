@@ -769,9 +769,22 @@ COUNT_CAP = 10_000
 
 
 def count_sql(search: TransactionSearch, timezone: str, matched: TextMatch | None) -> tuple[str, dict]:
-    where, params = search.where(timezone, matched)
-    sql = f"select count(*) from (select from analytics.fct_charges as charges where {where} limit :cap) as matching"
-    return sql, params | {"cap": COUNT_CAP + 1}
+    where, params = search.where(timezone, None)
+    params["cap"] = COUNT_CAP + 1
+    if matched is None:
+        sql = f"select count(*) from (select from analytics.fct_charges as charges where {where} limit :cap) as capped"
+        return sql, params
+    # The matched ids one at a time, each answered by its index alone, until the cap: given the whole list, the
+    # planner scanned a third of fct_charges instead (200 ms for a common name's 5,000 students at 1 M charges).
+    sql = f"""
+        select count(*) from (
+            select from unnest(cast(:matched_ids as text[])) as matched(id)
+            cross join lateral (
+                select from analytics.fct_charges as charges where charges.{matched.column} = matched.id and {where}
+            ) as found
+            limit :cap
+        ) as capped"""
+    return sql, params | {"matched_ids": list(matched.ids)}
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
