@@ -20,7 +20,8 @@ payops refresh` for ~1 M charges) and writes nothing into it.
   grid below the fold or in a closed tab only when shown). Its time is that of the last change to the page's DOM
   before 1 s of quiet, counted from the start of the navigation (`performance.now()` in the page). Each page is opened
   twice: cold (first visit after the server started: Streamlit's caches empty, as after each refresh) and warm; when
-  its script ended (the app's status went idle) is printed beside it, to tell the server's time from the browser's.
+  its script ended (the app's status went idle) is printed beside it. Then each is reached by its sidebar link (no
+  reload: the session's page switch), timed from the click.
   Baseline of the same run: the sign-in page.
 - CSV: the Transactions page's download link for the ~10,000 and ~100,000 newest live charges (a tenth of
   --csv-rows, and --csv-rows), read over HTTP; the server's resident memory is sampled every 20 ms, and its peak
@@ -245,6 +246,27 @@ def render_ms(page, url: str) -> float:
     return page.evaluate("window.lastDomChange")
 
 
+def sidebar_link(page, index: int):
+    """The index-th page link of the sidebar, the list opened if Streamlit shows only its first links."""
+    view_more = page.locator('[data-testid="stSidebarNavViewButton"]')
+    if view_more.count() and "more" in view_more.inner_text():
+        view_more.click()
+    return page.locator('[data-testid="stSidebarNavLink"]').nth(index)
+
+
+def sidebar_ms(page, index: int) -> float:
+    """Milliseconds from a click on the index-th sidebar link (Streamlit switches pages within the session: no
+    reload, no new session) to the last change of the fully rendered page."""
+    link = sidebar_link(page, index)
+    started = page.evaluate("window.lastDomChange = performance.now()")  # the quiet second counts from the click
+    link.click()
+    try:
+        page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=TIMEOUT_MS, polling=50)
+    except PlaywrightTimeout:
+        sys.exit(f"sidebar link {index} not rendered after {TIMEOUT_MS} ms: {page.evaluate(UNFINISHED, QUIET_MS)}")
+    return page.evaluate("window.lastDomChange") - started
+
+
 def sign_in_page_ms(browser, app_url: str) -> float:
     """The baseline of the same run: an anonymous visitor's sign-in page, Streamlit's own cost of a page (a new
     session, the script's start) without a warehouse read; the second of two visits."""
@@ -258,9 +280,7 @@ def sign_in_page_ms(browser, app_url: str) -> float:
 
 
 def bench_pages(page, app_url: str, baseline: float) -> tuple[str, float]:
-    view_more = page.locator('[data-testid="stSidebarNavViewButton"]')
-    if view_more.count() and "more" in view_more.inner_text():
-        view_more.click()
+    sidebar_link(page, 0)
     links = page.locator('[data-testid="stSidebarNavLink"]')
     # A link's text is its icon's name, then its title.
     pages = {links.nth(i).inner_text().strip().splitlines()[-1].strip():
@@ -273,6 +293,9 @@ def bench_pages(page, app_url: str, baseline: float) -> tuple[str, float]:
         timings[name].append(render_ms(page, f"{href}?mode=live"))
         print(f"  page {name:22} cold {timings[name][0]:7.0f} ms (script ended at {script_ended[name]:5.0f} ms)  "
               f"warm {timings[name][1]:7.0f} ms (at {page.evaluate('window.scriptEnded'):5.0f} ms)", flush=True)
+    # The same pages reached as people reach them once signed in, by the sidebar, each from the one before it.
+    for index, name in enumerate(pages):
+        print(f"  page {name:22} from the sidebar (warm) {sidebar_ms(page, index):7.0f} ms", flush=True)
     slowest = max(timings, key=lambda name: timings[name][0])
     worst = timings[slowest][0]
     print(f"slowest page: {slowest}, cold {worst:.0f} ms = {worst / baseline:.1f}x the sign-in page, warm "
