@@ -732,9 +732,9 @@ def text_match(settings: Settings, text: str) -> TextMatch | None:
 def _transactions_sql(search: TransactionSearch, timezone: str, matched: TextMatch | None, tail: str
                       ) -> tuple[str, dict]:
     """The matching charges with their student, newest first. The ids are ordered and cut (`tail`, a limit) before
-    the rest of each charge is read: a common name's students ("López": 5,000 students, 30,000+ charges) are ordered
-    from the (student_id, livemode, created_at, charge_id) index of fct_charges, where reading every matching charge
-    took ~900 ms at 1 M charges."""
+    the rest of each charge is read: reading all 30,000+ charges of a common name's 5,000 students to sort them took
+    ~900 ms at 1 M charges; now Postgres walks the created_at index backwards until it has the page (13 ms), or for a
+    few students orders their charges from the (student_id, livemode, created_at, charge_id) index."""
     where, params = search.where(timezone, matched)
     return (
         f"""
