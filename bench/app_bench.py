@@ -8,9 +8,10 @@ The app issue asks that, with 1,000,000 charges in the warehouse,
 It reads a warehouse whose marts are built (WAREHOUSE_URL, or --url; e.g. `payops demo-data --students 165000 &&
 payops refresh` for ~1 M charges) and writes nothing into it.
 
-- Search: the Transactions page's own readers (streamlit_app/data.py: the capped count, then the page of 50), as the
-  read-only app role, every search form with values taken from the warehouse; `--explain` prints each query's
-  EXPLAIN ANALYZE. Baseline of the same run: the exact charge-id search.
+- Search: the Transactions page's own readers (streamlit_app/data.py: what the text matched, the capped count, then
+  the page of 50; their caches cleared before each run), as the read-only app role, every search form with values
+  taken from the warehouse; `--explain` prints each query's EXPLAIN ANALYZE. Baseline of the same run: the exact
+  charge-id search.
 - Pages: `streamlit run streamlit_app/server.py` on the warehouse and the local OpenID Connect provider, as the
   browser tests start them; chromium signs in as --user (an active user of ops.users: the bench adds nobody) and opens
   every page its sidebar lists (an analyst's: the admin pages' service migrates the warehouse it opens). A page is
@@ -18,7 +19,9 @@ payops refresh` for ~1 M charges) and writes nothing into it.
   left, every chart has drawn, and every table has its frame and, when wholly in view, its grid (Streamlit draws a
   grid below the fold or in a closed tab only when shown). Its time is that of the last change to the page's DOM
   before 1 s of quiet, counted from the start of the navigation (`performance.now()` in the page). Each page is opened
-  twice: cold (first visit after the server started: Streamlit's caches empty, as after each refresh) and warm.
+  twice: cold (first visit after the server started: Streamlit's caches empty, as after each refresh) and warm; when
+  its script ended (the app's status went idle) is printed beside it. Then each is reached by its sidebar link (no
+  reload: the session's page switch), timed from the click.
   Baseline of the same run: the sign-in page.
 - CSV: the Transactions page's download link for the ~10,000 and ~100,000 newest live charges (a tenth of
   --csv-rows, and --csv-rows), read over HTTP; the server's resident memory is sampled every 20 ms, and its peak
@@ -90,8 +93,14 @@ UNFINISHED = """quietMs => {
 RENDERED = f"quietMs => ({UNFINISHED})(quietMs).length === 0"
 TRACK_DOM_CHANGES = """
 window.lastDomChange = performance.now();
-new MutationObserver(() => { window.lastDomChange = performance.now(); })
-    .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+window.scriptEnded = null;
+new MutationObserver(() => {
+    window.lastDomChange = performance.now();
+    // When the page's script last ended: what the server took, apart from what the browser took to draw after it.
+    const state = document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state');
+    if (state !== 'notRunning') window.scriptEnded = null;
+    else if (window.scriptEnded === null) window.scriptEnded = window.lastDomChange;
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 """
 
 
@@ -136,6 +145,7 @@ def bench_search(owner: sa.Engine, settings: Settings, last_day: date, runs: int
     for name, (search, page) in searches(owner, last_day).items():
         timings = []
         for _ in range(runs):
+            data.text_match.clear()
             data.count_transactions.clear()
             data.search_transactions.clear()
             begun = time.perf_counter()
@@ -155,8 +165,9 @@ def bench_search(owner: sa.Engine, settings: Settings, last_day: date, runs: int
 
 
 def print_plans(settings: Settings, search: data.TransactionSearch, page: int) -> None:
-    count_sql, count_params = data.count_sql(search, settings.timezone)
-    page_sql, page_params = data.page_sql(search, settings.timezone, page, PAGE_SIZE)
+    matched = data.text_match(settings, search.text)
+    count_sql, count_params = data.count_sql(search, settings.timezone, matched)
+    page_sql, page_params = data.page_sql(search, settings.timezone, matched, page, PAGE_SIZE)
     with data.reader_engine(settings).connect() as conn:
         for label, sql, params in (("count", count_sql, count_params), ("page", page_sql, page_params)):
             plan = conn.execute(sa.text(f"explain (analyze, buffers) {sql}"), params).scalars().all()
@@ -235,6 +246,27 @@ def render_ms(page, url: str) -> float:
     return page.evaluate("window.lastDomChange")
 
 
+def sidebar_link(page, index: int):
+    """The index-th page link of the sidebar, the list opened if Streamlit shows only its first links."""
+    view_more = page.locator('[data-testid="stSidebarNavViewButton"]')
+    if view_more.count() and "more" in view_more.inner_text():
+        view_more.click()
+    return page.locator('[data-testid="stSidebarNavLink"]').nth(index)
+
+
+def sidebar_ms(page, index: int) -> float:
+    """Milliseconds from a click on the index-th sidebar link (Streamlit switches pages within the session: no
+    reload, no new session) to the last change of the fully rendered page."""
+    link = sidebar_link(page, index)
+    started = page.evaluate("window.lastDomChange = performance.now()")  # the quiet second counts from the click
+    link.click()
+    try:
+        page.wait_for_function(RENDERED, arg=QUIET_MS, timeout=TIMEOUT_MS, polling=50)
+    except PlaywrightTimeout:
+        sys.exit(f"sidebar link {index} not rendered after {TIMEOUT_MS} ms: {page.evaluate(UNFINISHED, QUIET_MS)}")
+    return page.evaluate("window.lastDomChange") - started
+
+
 def sign_in_page_ms(browser, app_url: str) -> float:
     """The baseline of the same run: an anonymous visitor's sign-in page, Streamlit's own cost of a page (a new
     session, the script's start) without a warehouse read; the second of two visits."""
@@ -248,17 +280,22 @@ def sign_in_page_ms(browser, app_url: str) -> float:
 
 
 def bench_pages(page, app_url: str, baseline: float) -> tuple[str, float]:
-    view_more = page.locator('[data-testid="stSidebarNavViewButton"]')
-    if view_more.count() and "more" in view_more.inner_text():
-        view_more.click()
+    sidebar_link(page, 0)
     links = page.locator('[data-testid="stSidebarNavLink"]')
     # A link's text is its icon's name, then its title.
     pages = {links.nth(i).inner_text().strip().splitlines()[-1].strip():
              links.nth(i).get_attribute("href").split("?")[0] for i in range(links.count())}
-    timings = {name: [render_ms(page, f"{href}?mode=live")] for name, href in pages.items()}
+    timings, script_ended = {}, {}
+    for name, href in pages.items():
+        timings[name] = [render_ms(page, f"{href}?mode=live")]
+        script_ended[name] = page.evaluate("window.scriptEnded")
     for name, href in pages.items():
         timings[name].append(render_ms(page, f"{href}?mode=live"))
-        print(f"  page {name:22} cold {timings[name][0]:7.0f} ms  warm {timings[name][1]:7.0f} ms", flush=True)
+        print(f"  page {name:22} cold {timings[name][0]:7.0f} ms (script ended at {script_ended[name]:5.0f} ms)  "
+              f"warm {timings[name][1]:7.0f} ms (at {page.evaluate('window.scriptEnded'):5.0f} ms)", flush=True)
+    # The same pages reached as people reach them once signed in, by the sidebar, each from the one before it.
+    for index, name in enumerate(pages):
+        print(f"  page {name:22} from the sidebar (warm) {sidebar_ms(page, index):7.0f} ms", flush=True)
     slowest = max(timings, key=lambda name: timings[name][0])
     worst = timings[slowest][0]
     print(f"slowest page: {slowest}, cold {worst:.0f} ms = {worst / baseline:.1f}x the sign-in page, warm "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from datetime import date, timedelta
 
 import pytest
@@ -280,6 +281,52 @@ def test_search_inputs_with_sql_metacharacters_find_nothing_extra(app, text):
     assert scalar(app, "select count(*) from analytics.fct_charges") > 0
 
 
+def charges_of_the_default_range(pipeline) -> list[dict]:
+    """Every live charge of the page's default range with its student, newest first, as plain rows."""
+    first_day, last_day = last_30_days(pipeline)
+    with pipeline.engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(sa.text("""
+            select charges.charge_id, charges.payment_intent_id, charges.customer_id, charges.student_id,
+                   charges.status, students.student_name, students.student_email, students.family_email
+            from analytics.fct_charges as charges
+            left join analytics.dim_students as students on students.student_id = charges.student_id
+            where charges.livemode and charges.created_day between :first_day and :last_day
+            order by charges.created_at desc, charges.charge_id desc"""),
+            {"first_day": first_day, "last_day": last_day})]
+
+
+def found_by(charges: list[dict], text: str, status: str | None = None) -> list[str]:
+    """The search's meaning in plain Python: an id equal to the text, else (no id equal) a name or email containing
+    it, whatever the case."""
+    ids = ("charge_id", "payment_intent_id", "customer_id", "student_id")
+    by_id = [charge for charge in charges if text in (charge[field] for field in ids)]
+    by_person = [charge for charge in charges if any(
+        text.lower() in (charge[field] or "").lower() for field in ("student_name", "student_email", "family_email"))]
+    return [charge["charge_id"] for charge in by_id or by_person if status is None or charge["status"] == status]
+
+
+@pytest.mark.parametrize("what", ["family name", "family name, failed only", "part of an email", "customer id"])
+def test_search_by_text_finds_what_plain_python_finds(app, what):
+    charges = charges_of_the_default_range(app)
+    # The most common family name among the range's students, and any student's email minus its first letter.
+    names = Counter(charge["student_name"].split()[-1] for charge in charges if charge["student_name"])
+    text = {"family name": names.most_common(1)[0][0].upper(), "family name, failed only": names.most_common(1)[0][0],
+            "part of an email": charges[0]["family_email"].split("@")[0][1:],
+            "customer id": charges[-1]["customer_id"]}[what]
+    status = "failed" if "failed" in what else None
+    expected = found_by(charges, text, status)
+    assert expected, f"nothing to find for {text!r}"
+
+    at = open_page("transactions")
+    at.text_input(key="search-text").set_value(text)
+    if status:
+        at.selectbox(key="search-status").set_value(status)
+    at.run()
+    [page] = tables_with(at, "family_email")
+    assert page["charge_id"].tolist() == expected[:50]
+    assert f"{len(expected):,} live-mode charge(s)" in at.caption[0].value
+
+
 def test_a_student_is_found_by_part_of_their_email_with_their_summary(app):
     student_id, name, email = rows(app, "select student_id, student_name, student_email from analytics.dim_students "
                                         "where student_id in (select student_id from analytics.student_payment_summary "
@@ -298,6 +345,17 @@ def test_fraud_signals_counts_equal_the_mart(app):
     shown = metrics(open_page("fraud"))
     assert shown["Customers scored"] == f"{counts.get('customer', 0):,}"
     assert shown["Charges scored"] == f"{counts.get('charge', 0):,}"
+
+
+def test_fraud_signals_lists_the_riskiest_first_and_no_more_than_asked(app):
+    open_page("fraud")  # puts streamlit_app/ on sys.path
+    import data
+
+    scored = rows(app, "select entity_id, risk_score from analytics.fraud_signals where entity_type = 'charge'")
+    assert len(scored) > 3, "charges to choose from"
+    riskiest = data.fraud_signals(app.settings, "charge", limit=3)
+    assert riskiest["risk_score"].tolist() == sorted((score for _, score in scored), reverse=True)[:3]
+    assert set(zip(riskiest["entity_id"], riskiest["risk_score"], strict=True)) <= set(scored)
 
 
 def test_system_health_reads_the_warehouse_and_dagster(app):

@@ -9,6 +9,7 @@ settings = data.current_settings()
 st.title("Fraud signals")
 
 with ui.warehouse_errors_explained():
+    scored = data.fraud_scored(settings)
     customers = data.fraud_signals(settings, "customer")
     charges = data.fraud_signals(settings, "charge")
     rules = data.fraud_rules(settings)
@@ -18,10 +19,11 @@ st.caption(
     "every rule any of its charges fired. Risk score = the fired rules' weights added, at most 100 "
     "(docs/decisions.md, fraud signals)."
 )
+highest = scored["customer"]["highest_score"]
 ui.kpi_row([
-    ui.Kpi("Customers scored", ui.format_count(len(customers))),
-    ui.Kpi("Charges scored", ui.format_count(len(charges))),
-    ui.Kpi("Highest score", ui.format_count(int(customers["risk_score"].max())) if len(customers) else "n/a"),
+    ui.Kpi("Customers scored", ui.format_count(scored["customer"]["scored"])),
+    ui.Kpi("Charges scored", ui.format_count(scored["charge"]["scored"])),
+    ui.Kpi("Highest score", "n/a" if highest is None else ui.format_count(highest)),
 ])
 
 st.subheader("Rules and thresholds")
@@ -31,15 +33,18 @@ st.dataframe(rules, hide_index=True, column_config={
                                                                                                     width="large"),
 })
 
-for title, frame, key in (("Customers", customers, "fraud-customers"), ("Charges", charges, "fraud-charges")):
+for title, frame, kind in (("Customers", customers, "customer"), ("Charges", charges, "charge")):
+    key = f"fraud-{kind}s"
     st.subheader(title)
     if frame.empty:
         st.info(f"No {title.lower()} fired a rule.")
         continue
-    if key == "fraud-charges":
+    if scored[kind]["scored"] > len(frame):
+        st.caption(f"The {len(frame):,} riskiest of {scored[kind]['scored']:,}.")
+    if kind == "charge":
         frame = frame.assign(detail=[f"transactions?charge={charge}" for charge in frame["entity_id"]])
     st.dataframe(frame, hide_index=True, key=key, column_config={
-        "entity_id": "Charge" if key == "fraud-charges" else "Customer",
+        "entity_id": title[:-1],
         "customer_id": "Customer",
         "risk_score": st.column_config.ProgressColumn("Risk score", min_value=0, max_value=100, format="%d"),
         "rules_fired": "Rules fired",

@@ -19,6 +19,7 @@ with ui.warehouse_errors_explained():
     payouts = data.payouts(settings, True)
     reconciled = data.payout_reconciliation(settings, "payout")
     unpaid = data.payout_reconciliation(settings, "unpaid_transaction")
+    totals = data.payout_reconciliation_totals(settings)
     exponents = data.currency_exponents(settings)
 
 if payouts.empty:
@@ -34,6 +35,8 @@ def total(frame, column: str = "amount_minor") -> str:
 
 
 exceptions = reconciled[~reconciled["is_reconciled"].astype(bool)]
+payout_totals = totals[totals["record_type"] == "payout"]
+unpaid_totals = totals[totals["record_type"] == "unpaid_transaction"]
 upcoming = payouts[payouts["status"].isin(UPCOMING)]
 paid = payouts[payouts["status"] == "paid"]
 failed = payouts[payouts["status"] == "failed"]
@@ -41,9 +44,10 @@ ui.kpi_row([
     ui.Kpi("On its way", total(upcoming), "Pending or in transit to the bank."),
     ui.Kpi("Paid", total(paid), f"{ui.format_count(len(paid))} payout(s) that reached the bank."),
     ui.Kpi("Failed", ui.format_count(len(failed)), "Returned to the balance; a later payout carries the funds."),
-    ui.Kpi("Not reconciled", ui.format_count(len(exceptions)),
+    ui.Kpi("Not reconciled", ui.format_count(int(payout_totals["not_reconciled"].sum())),
            "Paid automatic payouts whose itemized net differs from the amount."),
-    ui.Kpi("Not yet paid out", total(unpaid), "Balance transactions no payout carried yet."),
+    ui.Kpi("Not yet paid out", total(unpaid_totals),
+           f"{ui.format_count(int(unpaid_totals['records'].sum()))} balance transaction(s) no payout carried yet."),
 ])
 
 exponent = exponents.get(payouts["currency"].iloc[0], 2)
@@ -79,6 +83,8 @@ with exceptions_tab:
         st.dataframe(exceptions, hide_index=True, column_order=[
             "payout_id", "currency", "amount_minor", "itemized_net_minor", "difference_minor", "created_at"])
 with unpaid_tab:
+    if len(unpaid) < unpaid_totals["records"].sum():
+        st.caption(f"The {len(unpaid):,} oldest of {int(unpaid_totals['records'].sum()):,}.")
     st.dataframe(unpaid, hide_index=True, column_order=[
         "balance_transaction_id", "currency", "amount_minor", "created_at", "available_on", "age_days",
     ], column_config={
