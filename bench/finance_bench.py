@@ -57,10 +57,12 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from payops.db import dbt_env, ready_engine, stop_embedded
+    from payops.db import dbt_env, embedded_running, ready_engine, stop_embedded
     from payops.settings import Settings
 
     settings = Settings.from_env()
+    # A shared warehouse others read (--home of a running server) is left running.
+    already_running = embedded_running(settings)
     marts.say(f"PAYOPS_HOME {home}; {os.cpu_count()} cores; uptime: {marts.uptime()}")
     try:
         engine = ready_engine(settings)
@@ -70,7 +72,8 @@ def main() -> int:
             marts.load_initial(settings, engine, home, args.students, args.days)
         else:
             marts.say("Reusing the loaded warehouse.")
-        marts.timed("arrival times moved to created", marts.as_if_received_when_created, engine)
+        marts.timed("arrival times moved to created", marts.as_if_received_when_created, engine,
+                    marts.last_run_started(home))
         with engine.connect() as conn:
             sizes = {table: conn.execute(sa.text(f"select count(*) from raw.{table}")).scalar() for table in
                      ("stripe_events", "stripe_charges", "stripe_api_balance_transactions", "stripe_payouts")}
@@ -88,7 +91,8 @@ def main() -> int:
         incremental_models = model_seconds(home)
         engine.dispose()
     finally:
-        stop_embedded(settings)
+        if not already_running:
+            stop_embedded(settings)
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)
 

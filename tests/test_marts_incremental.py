@@ -79,8 +79,8 @@ FADING_OUTLIER_LATE = [succeeded_charge("ch_fading_2", 2500, 22)]
 
 BOOKKEEPING_COLUMNS = {"reconciliation_exceptions": ("checked_at", "checked_against_event_at"),
                        "payments_daily": ("sources_updated_at",),
-                       "fct_balance_transactions": ("sources_updated_at",),
-                       "balance_change_from_activity": ("sources_updated_at",)}
+                       "fct_balance_transactions": ("sources_updated_at", "built_at"),
+                       "balance_change_from_activity": ("built_at",)}
 """Columns that record when a build wrote the row, not what the row says: they differ after a full refresh."""
 
 

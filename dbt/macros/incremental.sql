@@ -2,25 +2,43 @@
     the same name) minus var('incremental_lookback_minutes'): everything on a full build. The watermark is
     arrival time in the warehouse, so late events with old `created` are still picked up; the lookback
     covers loads whose transactions committed out of order. `extra_minutes` widens the margin, for a watermark
-    that is not an arrival time. The newest watermark is read when the model
-    is compiled and written into the SQL as a constant: behind a subquery the planner guessed that a third
-    of a million-row source had changed and scanned it whole instead of reading its index. -#}
+    that is not an arrival time. -#}
 {% macro changed_since_last_build(watermark_column, this_column=none, extra_minutes=0) -%}
-    {%- set this_watermark = this_column or watermark_column -%}
-    {%- if is_incremental() and execute -%}
-        {#- A table built before its model kept this watermark (an upgrade) is re-read whole once. -#}
-        {%- set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- set newest = none if this_watermark not in built_columns else run_query(
-            "select cast(max(" ~ this_watermark ~ ") as text) from " ~ this
-        ).columns[0].values()[0] -%}
-        {%- if newest is none -%}
+    {%- set newest = newest_in_this(this_column or watermark_column) -%}
+    {%- if newest is none -%}
     true
-        {%- else -%}
-    {{ watermark_column }} > cast('{{ newest }}' as timestamp with time zone) - interval '{{ var("incremental_lookback_minutes") + extra_minutes }} minutes'
-        {%- endif -%}
     {%- else -%}
-    true
+    {{ watermark_column }} > cast('{{ newest }}' as timestamp with time zone) - interval '{{ var("incremental_lookback_minutes") + extra_minutes }} minutes'
     {%- endif -%}
+{%- endmacro %}
+
+{#- Rows of an upstream incremental model that a build of it wrote after the one this model last copied from:
+    `built_at_column` is when that build ran, one value for all the rows it wrote, copied here with the rows.
+    No lookback: dbt runs the upstream model, committed, before this one, and each build runs later than the last
+    (a lookback would re-read the whole table after the upstream model's full build, whose rows all share one
+    time). Everything on a full build. -#}
+{% macro written_since_last_build(built_at_column) -%}
+    {%- set newest = newest_in_this(built_at_column) -%}
+    {%- if newest is none -%}
+    true
+    {%- else -%}
+    {{ built_at_column }} > cast('{{ newest }}' as timestamp with time zone)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The newest value of `column` in this model as text, or none: on a full build, on an empty table, and on a table
+    built before its model kept the column (an upgrade: it is re-read whole once). Read when the model is compiled
+    and written into the SQL as a constant: behind a subquery the planner guessed that a third of a million-row
+    source had changed and scanned it whole instead of reading its index. -#}
+{% macro newest_in_this(column) -%}
+    {%- if not (is_incremental() and execute) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set built_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if column not in built_columns -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(run_query("select cast(max(" ~ column ~ ") as text) from " ~ this).columns[0].values()[0]) }}
 {%- endmacro %}
 
 {#- For models of immutable rows (a Stripe event never changes): true for rows whose `key_expression` is

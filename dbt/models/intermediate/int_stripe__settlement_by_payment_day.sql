@@ -2,12 +2,51 @@
 -- payments_daily counts them on (docs/decisions.md, "Fees and settlement amounts in payments_daily"):
 -- a charge's settled amount and fee on the charge's day (as gross), a refund's (or failed refund's) on the day it
 -- moved, a lost dispute's withdrawal on the day it closed (as the dispute loss). Live transactions only.
+-- Incremental (delete+insert on the key): a transaction is placed again when it changed, or its charge or refund
+-- has a new state, or its dispute a new state or event (a close moves a lost dispute's day). Its rows never leave:
+-- a captured charge stays captured, a lost dispute lost. The watermark is the transactions' newest arrival.
+-- depends_on: {{ ref('stg_stripe__disputes') }}, {{ ref('base_stripe__dispute_events') }} (read on incremental builds only)
+{{
+    config(
+        materialized=incremental_where_supported(),
+        incremental_strategy='delete+insert',
+        unique_key='balance_transaction_id',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['balance_transaction_id'], 'unique': true},
+            {'columns': ['state_updated_at']},
+        ],
+    )
+}}
+
 with
 
+{% if is_incremental() -%}
+changed_sources as (
+
+    select charge_id as source_id from {{ ref('stg_stripe__charges') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+    union
+
+    select refund_id from {{ ref('stg_stripe__refunds') }}
+    where {{ changed_since_last_build('state_updated_at') }}
+
+    union
+
+    {{ objects_with_new_state_or_event('dispute', 'state_updated_at') }}
+
+),
+
+{% endif -%}
 balance_transactions as (
 
     select * from {{ ref('stg_stripe__balance_transactions') }}
     where livemode
+    {%- if is_incremental() %}
+        and ({{ changed_since_last_build('state_updated_at') }}
+            or {{ is_one_of('source_id', 'select source_id from changed_sources') }})
+    {%- endif %}
 
 ),
 

@@ -2,7 +2,7 @@
 -- their reversals, in major units of the settlement currency, with Stripe's column names where payops has
 -- the column. The compliance export reads it.
 -- Incremental (delete+insert on the key): the rows fct_balance_transactions wrote since this model's last build
--- (minus the lookback), which it rebuilds whenever a charge, dispute or payout read here changes too.
+-- (its built_at), which it rebuilds whenever a charge, dispute or payout read here changes too.
 {{
     config(
         materialized=incremental_where_supported(),
@@ -11,7 +11,7 @@
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['balance_transaction_id'], 'unique': true},
-            {'columns': ['sources_updated_at']},
+            {'columns': ['built_at']},
         ],
     )
 }}
@@ -23,7 +23,7 @@ activity as (
     select * from {{ ref('fct_balance_transactions') }}
     where livemode
       and reporting_category not in ('payout', 'payout_reversal')
-      and {{ changed_since_last_build('sources_updated_at') }}
+      and {{ written_since_last_build('built_at') }}
 
 ),
 
@@ -68,7 +68,7 @@ select
     charges.card_brand,
     charges.card_country,
     disputes.reason as dispute_reason,
-    activity.sources_updated_at
+    activity.built_at
 
 from activity
 left join charges

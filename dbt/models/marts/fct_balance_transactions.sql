@@ -4,7 +4,7 @@
 -- names it, or when an object it is read with changed: its source (charge, refund, dispute, payout), a refund or
 -- dispute of a changed charge (balance_change_from_activity reads the charge's customer and card through them),
 -- or the payout that carried it. The automatic_payout_id index finds payout_reconciliation's few unpaid
--- transactions (null) without reading the others.
+-- transactions (null) without reading the others; the built_at index, the rows balance_change_from_activity copies.
 {{
     config(
         materialized=incremental_where_supported(),
@@ -15,6 +15,7 @@
             {'columns': ['balance_transaction_id'], 'unique': true},
             {'columns': ['sources_updated_at']},
             {'columns': ['automatic_payout_id']},
+            {'columns': ['built_at']},
         ],
     )
 }}
@@ -131,8 +132,7 @@ currencies as (
 
 ),
 
--- Bookkeeping: the newest arrival among the inputs when the build ran, the next build's watermark (and
--- balance_change_from_activity's: the rows this build wrote carry it).
+-- Bookkeeping: the newest arrival among the inputs when the build ran, the next build's watermark.
 sources as (
 
     select greatest(
@@ -208,7 +208,9 @@ select
     linked.status,
     linked.description,
     linked.automatic_payout_id,
-    sources.sources_updated_at
+    sources.sources_updated_at,
+    -- Which build wrote the row: balance_change_from_activity copies the rows written since its last build.
+    {{ dbt.current_timestamp() }} as built_at
 
 from linked
 cross join sources
