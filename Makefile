@@ -31,9 +31,10 @@ demo: $(INSTALLED)
 	@$(BIN)/payops demo
 
 # Fails below 90 % branch coverage of ingest/, actions/, payops/ and payops_cli/ ([tool.coverage] in pyproject.toml).
-# One worker per core (at most 4), each taking whole modules, whose warehouses and servers are module-scoped.
+# One worker per core (at most 4), each taking whole modules, whose warehouses and servers are module-scoped, in the
+# order conftest.py gives them (the longest first), not xdist's (the most tests first).
 test: $(INSTALLED)
-	$(BIN)/python -m pytest --cov --numprocesses auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest --cov --numprocesses auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 # The pure-Python tests (marker `fast`): the oracles, the command line's help and errors; under a minute.
 test-fast: $(INSTALLED)
