@@ -85,15 +85,18 @@ for currency in totals.itertuples(index=False):
                 st.metric(label, value, delta=delta, help=help_text, width="content",
                           delta_color="inverse" if inverse else "normal")
         st.altair_chart(ui.daily_amounts_chart(days, first_day, last_day, SERIES, exponent), width="stretch")
-        with st.expander("Daily figures"):
-            st.dataframe(
-                days,
-                hide_index=True,
-                column_order=["day", "charge_attempts", "success_rate", *SERIES],
-                column_config={
-                    "day": st.column_config.DateColumn("Day", format="YYYY-MM-DD"),
-                    "charge_attempts": st.column_config.NumberColumn("Attempts"),
-                    "success_rate": st.column_config.NumberColumn("Success rate", format="percent"),
-                    **{column: ui.money_column(title, exponent) for column, title in SERIES.items()},
-                },
-            )
+        # Sent and drawn only once opened: a closed expander's table is still sent and drawn, and six of them kept
+        # the page over 2 s at 1 M charges (docs/benchmarks.md, "page fully rendered").
+        with st.expander("Daily figures", key=f"daily-{code}", on_change="rerun") as daily_figures:
+            if daily_figures.open:
+                st.dataframe(
+                    days,
+                    hide_index=True,
+                    column_order=["day", "charge_attempts", "success_rate", *SERIES],
+                    column_config={
+                        "day": st.column_config.DateColumn("Day", format="YYYY-MM-DD"),
+                        "charge_attempts": st.column_config.NumberColumn("Attempts"),
+                        "success_rate": st.column_config.NumberColumn("Success rate", format="percent"),
+                        **{column: ui.money_column(title, exponent) for column, title in SERIES.items()},
+                    },
+                )

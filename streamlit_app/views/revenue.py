@@ -2,10 +2,12 @@
 
 import altair as alt
 import data
+import pandas as pd
 import streamlit as st
 import ui
 
 GRAINS = {"Daily": "day", "Weekly": "week", "Monthly": "month"}
+MEASURES = {"gross": "Gross", "net": "Net"}
 
 settings = data.current_settings()
 filters = ui.current_filters()
@@ -37,9 +39,11 @@ for code in periods["currency"].unique():
     series = periods[periods["currency"] == code]
     with st.container(border=True, key=f"revenue-{code}"):
         st.subheader(code.upper())
-        amounts = series.melt(["period_start", "is_partial"], value_vars=["gross", "net"], var_name="measure",
-                              value_name="amount")
-        amounts["measure"] = amounts["measure"].map({"gross": "Gross", "net": "Net"})
+        # One row per period and measure, with its growth against the period before (none per day in the mart).
+        amounts = pd.concat([
+            series[["period_start", "is_partial"]].assign(
+                measure=title, amount=series[measure], growth=series.get(f"{measure}_growth_rate"))
+            for measure, title in MEASURES.items()])
         amounts["partial"] = amounts["is_partial"].map({True: "partial", False: "whole"})
         amount_format = f",.{exponent}~f"
         chart = (
@@ -54,6 +58,7 @@ for code in periods["currency"].unique():
                 tooltip=[alt.Tooltip("period_start:T", title="From", format="%d %b %Y"),
                          alt.Tooltip("measure:N", title="Measure"),
                          alt.Tooltip("amount:Q", title="Amount", format=amount_format),
+                         alt.Tooltip("growth:Q", title="Growth", format="+.1%"),
                          alt.Tooltip("partial:N", title="Period")],
             )
             .properties(height=220)
@@ -63,18 +68,22 @@ for code in periods["currency"].unique():
         st.altair_chart(chart + partial_points, width="stretch")
         columns = ["period_start", "is_partial", "gross", "refunded", "dispute_loss", "net"]
         columns += [c for c in ("gross_growth_rate", "net_growth_rate") if c in series]
-        st.dataframe(
-            series,
-            hide_index=True,
-            column_order=columns,
-            column_config={
-                "period_start": st.column_config.DateColumn("From", format="YYYY-MM-DD"),
-                "is_partial": st.column_config.CheckboxColumn("Partial"),
-                "gross": ui.money_column("Gross", exponent),
-                "refunded": ui.money_column("Refunds", exponent),
-                "dispute_loss": ui.money_column("Dispute losses", exponent),
-                "net": ui.money_column("Net", exponent),
-                "gross_growth_rate": st.column_config.NumberColumn("Gross growth", format="percent"),
-                "net_growth_rate": st.column_config.NumberColumn("Net growth", format="percent"),
-            },
-        )
+        # Sent and drawn only once opened: with six currencies, six tables drawn at once kept the page over 2 s at
+        # 1 M charges (docs/benchmarks.md, "page fully rendered"); each point's tooltip has its growth meanwhile.
+        with st.expander("Figures and growth", key=f"figures-{code}", on_change="rerun") as figures:
+            if figures.open:
+                st.dataframe(
+                    series,
+                    hide_index=True,
+                    column_order=columns,
+                    column_config={
+                        "period_start": st.column_config.DateColumn("From", format="YYYY-MM-DD"),
+                        "is_partial": st.column_config.CheckboxColumn("Partial"),
+                        "gross": ui.money_column("Gross", exponent),
+                        "refunded": ui.money_column("Refunds", exponent),
+                        "dispute_loss": ui.money_column("Dispute losses", exponent),
+                        "net": ui.money_column("Net", exponent),
+                        "gross_growth_rate": st.column_config.NumberColumn("Gross growth", format="percent"),
+                        "net_growth_rate": st.column_config.NumberColumn("Net growth", format="percent"),
+                    },
+                )
