@@ -9,6 +9,7 @@ import ui
 
 from payops.settings import SettingsError
 
+data.freeze_loaded_objects()
 st.set_page_config(page_title="payops", page_icon=":material/payments:", layout="wide")
 
 try:
