@@ -45,7 +45,8 @@ def freeze_loaded_objects() -> None:
     Called after the app's imports: Streamlit, pandas, SQLAlchemy and Altair hold 150,000+ objects that live as long
     as the server, and every full collection walked them all, 100-120 ms on this 2-core machine, in whichever run it
     fell (the slowest transaction searches at 1 M charges, docs/benchmarks.md). Frozen, a collection walks only
-    what runs create since."""
+    what runs create since. Collected first, so no garbage is frozen with them (frozen, it would never be freed)."""
+    gc.collect()
     gc.freeze()
 
 

@@ -3,6 +3,8 @@ shows, and the log channel's deliveries are counted per channel."""
 
 from __future__ import annotations
 
+from streamlit_fixtures import add_app_users
+
 from tests.test_streamlit_pages import metrics, open_page, scalar
 
 
@@ -14,6 +16,8 @@ def test_notifications_shows_the_open_conditions_and_the_delivery_per_channel(pi
     assert scalar(pipeline_env, "select count(*) from ops.alert_conditions where resolved_at is null "
                   "and kind = 'reconciliation'") == exceptions, "each exception is one open condition"
 
+    # Its own users: under xdist this module may run on a worker where no other page test added them.
+    add_app_users(pipeline_env.engine)
     at = open_page("notifications")
 
     assert metrics(at)["Open conditions"] == f"{open_conditions:,}"

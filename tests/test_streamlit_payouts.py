@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from streamlit_fixtures import add_app_users
 from test_streamlit_pages import metrics, open_page
 
 
@@ -16,6 +17,8 @@ def test_the_payouts_page_shows_paid_failed_and_reconciliation_figures(pipeline_
             "select currency, sum(amount_minor), count(*) from analytics.payout_reconciliation"
             " where record_type = 'unpaid_transaction' group by currency order by currency"
         )).all()
+    # Its own users: under xdist this module may run on a worker where no other page test added them.
+    add_app_users(pipeline_env.engine)
     at = open_page("payouts")
     shown = metrics(at)
     assert shown["Paid"] == f"{paid_minor / 100:,.2f} USD"
