@@ -8,9 +8,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='charge_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['charge_id']},

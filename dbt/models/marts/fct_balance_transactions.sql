@@ -8,9 +8,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='balance_transaction_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['balance_transaction_id'], 'unique': true},
             {'columns': ['sources_updated_at']},

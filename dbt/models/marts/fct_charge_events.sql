@@ -5,8 +5,6 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['charge_id', 'event_created_at']},

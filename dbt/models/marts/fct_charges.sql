@@ -12,9 +12,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='charge_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['charge_id'], 'unique': true},
             {'columns': ['created_day', 'currency', 'livemode']},

@@ -6,9 +6,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='payment_intent_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['payment_intent_id'], 'unique': true},
             {'columns': ['state_updated_at']},

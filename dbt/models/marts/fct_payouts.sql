@@ -4,9 +4,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='payout_id',
-        on_schema_change='append_new_columns',
         indexes=[{'columns': ['payout_id'], 'unique': true}],
     )
 }}

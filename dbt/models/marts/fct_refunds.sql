@@ -6,9 +6,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='charge_id',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['refunded_day', 'currency', 'livemode']},
             {'columns': ['charge_id']},

@@ -11,8 +11,6 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
         pre_hook="{{ fraud_signals_replace_changed_customers() }}",
         indexes=[
             {'columns': ['entity_type', 'entity_id'], 'unique': true},

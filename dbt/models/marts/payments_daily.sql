@@ -6,9 +6,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='day',
-        on_schema_change='append_new_columns',
     )
 }}
 

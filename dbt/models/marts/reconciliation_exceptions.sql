@@ -10,8 +10,6 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
         pre_hook="{{ reconciliation_replace_changed() }}",
         indexes=[
             {'columns': ['purchase_transaction_id']},

@@ -9,9 +9,7 @@
 {{
     config(
         materialized=incremental_where_supported(),
-        incremental_strategy='delete+insert',
         unique_key='hour',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['hour'], 'unique': true},
         ],
