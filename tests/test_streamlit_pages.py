@@ -9,8 +9,10 @@ import json
 from collections import Counter
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
+from pyarrow import ipc
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -207,6 +209,31 @@ def test_revenue_lists_the_marts_weeks_with_the_partial_ones_marked(app):
     table = at.run().get_by_key(f"revenue-{currency}").dataframe[0].value
     assert [(row.period_start.date(), row.is_partial, row.net) for row in table.itertuples()] == expected
     assert any(partial for _, partial, _ in expected)
+
+
+def test_revenue_points_carry_the_marts_growth_while_the_table_is_closed(app):
+    first_day, last_day = last_30_days(app)
+    currency = scalar(app, "select currency from analytics.payments_daily where livemode group by 1 "
+                           "order by sum(charge_attempts) desc, 1 limit 1")
+    expected = {
+        (period_start, measure): growth for period_start, measure, growth in rows(app, """
+            select period_start, measure, growth
+            from analytics.revenue_trends,
+                lateral (values ('Gross', gross_growth_rate::float8), ('Net', net_growth_rate::float8))
+                    as by_measure (measure, growth)
+            where livemode and period_type = 'week' and currency = :currency
+              and period_end >= :first_day and period_start <= :last_day""",
+            currency=currency, first_day=first_day, last_day=last_day)}
+    assert any(growth is not None for growth in expected.values())
+
+    [chart] = open_page("revenue").get_by_key(f"revenue-{currency}").get("vega_lite_chart")
+    spec = json.dumps(json.loads(chart.proto.spec))
+    assert '"title": "Growth"' in spec
+    frames = [ipc.open_stream(dataset.data.data).read_pandas() for dataset in chart.proto.datasets]
+    points = next(frame for frame in frames if "growth" in frame.columns)
+    shown = {(row.period_start.date(), row.measure): None if pd.isna(row.growth) else row.growth
+             for row in points.itertuples()}
+    assert shown == expected
 
 
 def test_refunds_total_and_share_equal_the_marts(app):
