@@ -12,6 +12,7 @@ Everything happens in a fresh embedded Postgres under its own PAYOPS_HOME (a tem
     .venv/bin/python bench/spark_bench.py --students 16500      # ~100,000 charges
     .venv/bin/python bench/spark_bench.py --students 165000     # ~1,000,000 charges (long: the load alone is ~30 min)
     .venv/bin/python bench/spark_bench.py --state-from DIR      # Spark only, from an earlier `payops export state`
+    .venv/bin/python bench/spark_bench.py --home H --postgres-only  # Postgres only, on a warehouse loaded earlier
     .venv/bin/python bench/spark_bench.py --home H --load-only  # generate and load into H, then (under the bench
     flock /work/coord/bench.lock .venv/bin/python bench/spark_bench.py --home H     # lock) time the two builds only
 
@@ -68,7 +69,12 @@ def main() -> int:
     parser.add_argument("--load-only", action="store_true", help="generate and load into --home, time nothing")
     parser.add_argument("--state-from", type=Path,
                         help="time only the Spark build, from this `payops export state` folder")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="time only the Postgres build, on the already loaded warehouse of --home (the Spark "
+                             "build's counterpart at a size whose state was exported earlier)")
     args = parser.parse_args()
+    if args.postgres_only and not args.home:
+        parser.error("--postgres-only times the warehouse of --home: name it")
 
     say(f"spark bench on {platform.node()}: {os.cpu_count()} cores, Spark local[{args.cores}]; {uptime()}")
     home = args.home or Path(tempfile.mkdtemp(prefix="spark-bench-"))
@@ -80,10 +86,22 @@ def main() -> int:
 
     os.environ["PAYOPS_HOME"] = str(home)
     from exports.state import export_state
-    from payops.db import dbt_env, ready_engine, stop_embedded
+    from payops.db import dbt_env, embedded_running, ready_engine, stop_embedded
     from payops.settings import Settings
 
     settings = Settings.from_env()
+    if args.postgres_only:
+        # A warehouse loaded by other means (the shared 1 M one): timed as it is, and left running if it was.
+        already_running = embedded_running(settings)
+        ready_engine(settings)
+        try:
+            postgres, _ = timed("Postgres dbt build --full-refresh", dbt, {**os.environ, **dbt_env(settings)}, home,
+                                *REFRESH_BUILD, "--full-refresh")
+        finally:
+            if not already_running:
+                stop_embedded(settings)
+        say(f"RESULT postgres_build_s={postgres.seconds:.1f} load_before={postgres.load_before}")
+        return 0
     try:
         engine = ready_engine(settings)
         if not (home / LOADED_MARKER).exists():
